@@ -1,0 +1,180 @@
+"""Base images: resolve a reference, keep its manifests and configs in the store, pick a platform.
+
+``scratch`` is an empty base (no layers; the config names the target platform). Anything else
+is fetched from its registry as-is: an index stays an index, an image stays an image. What is
+fetched lands in the local store, so a later run (or an offline one) reads it from disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from kotasks.errors import ImageError, UserError
+from kotasks.oci.descriptor import Descriptor, Platform
+from kotasks.oci.digest import sha256_digest
+from kotasks.oci.encoding import go_json
+from kotasks.oci.layout import Layout
+from kotasks.oci.manifest import Manifest, media_type_of, parse_index, parse_manifest
+from kotasks.oci.mediatypes import INDEXES, OCI_CONFIG, OCI_MANIFEST
+from kotasks.platform import PlatformSpec
+from kotasks.registry.client import client_for
+from kotasks.registry.reference import Reference
+from kotasks.settings import SCRATCH, parse_base
+
+log = logging.getLogger("kotasks")
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class BaseRecord:
+    """A resolved base reference: what the ``base:`` task returns."""
+
+    reference: str
+    name: str = ""
+    registry: str = ""
+    repository: str = ""
+    digest: str = ""
+    media_type: str = ""
+    insecure: bool = False
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.reference == SCRATCH
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields (doit task values)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaseRecord:
+        """Read :meth:`to_json`'s output (other keys, such as doit's, are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """One platform's base image: its manifest, config and digest."""
+
+    record: BaseRecord
+    digest: str
+    manifest: Manifest
+    config: dict[str, Any]
+    platform: Platform
+
+
+def annotation_name(ref: Reference) -> str:
+    """ko's ``base.name``: the fully qualified name, ``repo@digest`` for digest references."""
+    if ref.digest:
+        return f"{ref.repository}@{ref.digest}"
+    return f"{ref.repository}:{ref.tag}"
+
+
+def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseRecord:
+    """Resolve ``reference`` to a manifest digest, fetching the manifest if it is new."""
+    ref = parse_base(reference, "base image")
+    if ref is None:
+        return BaseRecord(SCRATCH)
+    path = ref.repository.path
+    if ref.digest and store.has(ref.digest):
+        return BaseRecord(reference, annotation_name(ref), ref.registry, path, ref.digest,
+                          media_type_of(store.read(ref.digest)), insecure)
+    client = client_for(ref.registry, insecure)
+    head = None if ref.digest else client.head_manifest(path, ref.identifier)
+    if head is not None and store.has(head.digest) and head.media_type:
+        digest, media_type = head.digest, head.media_type
+    else:
+        info = client.get_manifest(path, ref.identifier)
+        store.put(info.data)
+        digest, media_type = info.digest, media_type_of(info.data, info.media_type)
+    log.info("Using base %s@%s", ref if not ref.digest else ref.repository, digest)
+    return BaseRecord(reference, annotation_name(ref), ref.registry, path, digest, media_type,
+                      insecure)
+
+
+def _fetch_json_blob(store: Layout, record: BaseRecord, digest: str, manifest: bool,
+                     media_type: str = "") -> bytes:
+    if store.has(digest):
+        return store.read(digest)
+    client = client_for(record.registry, record.insecure)
+    if manifest:
+        data = client.get_manifest(record.repository, digest).data
+    else:
+        with client.open_blob(record.repository, digest) as resp:
+            data = resp.raw.read()
+        if sha256_digest(data) != digest:
+            raise ImageError(f"base blob {digest} from {record.registry}/{record.repository} "
+                             "does not match its digest")
+    store.put(data)
+    return data
+
+
+def fetch_blob(store: Layout, record: BaseRecord, digest: str) -> None:
+    """Make sure a base layer blob is in the store (streamed from its registry if missing)."""
+    if store.has(digest):
+        return
+    client = client_for(record.registry, record.insecure)
+    with client.open_blob(record.repository, digest) as resp:
+        store.ingest(resp.raw, expected=digest)
+
+
+def base_platforms(store: Layout, record: BaseRecord) -> list[Descriptor]:
+    """The entries of a base index (an empty list for a single image or scratch)."""
+    if record.is_scratch or record.media_type not in INDEXES:
+        return []
+    return list(parse_index(store.read(record.digest), record.media_type).manifests)
+
+
+def _scratch(record: BaseRecord, platform: Platform) -> BaseImage:
+    config: dict[str, Any] = {"architecture": platform.architecture, "created": ZERO_TIME,
+                              "os": platform.os}
+    if platform.os_version:
+        config["os.version"] = platform.os_version
+    if platform.variant:
+        config["variant"] = platform.variant
+    config["rootfs"] = {"type": "layers", "diff_ids": []}
+    config["config"] = {}
+    data = go_json(config)
+    manifest = Manifest(OCI_MANIFEST, Descriptor(OCI_CONFIG, sha256_digest(data), len(data)),
+                        (), {})
+    return BaseImage(record, "", manifest, config, platform)
+
+
+def base_for_platform(store: Layout, record: BaseRecord, platform: Platform) -> BaseImage:
+    """Return the base image to build ``platform`` on, fetching its manifest and config."""
+    if record.is_scratch:
+        return _scratch(record, platform)
+    digest, media_type = record.digest, record.media_type
+    if media_type in INDEXES:
+        wanted = PlatformSpec(platform.os, platform.architecture, platform.variant,
+                              platform.os_version)
+        entries = base_platforms(store, record)
+        for entry in entries:
+            if entry.media_type in INDEXES:
+                raise ImageError(f"base image {record.reference}: nested index {entry.digest} "
+                                 "is not supported")
+        usable = [e for e in entries if e.platform is not None
+                  and "unknown" not in (e.platform.os, e.platform.architecture)]
+        match = next((e for e in usable if e.platform and wanted.matches(e.platform)), None)
+        if match is None:
+            offered = ", ".join(str(e.platform) for e in usable) or "nothing"
+            raise UserError(f"base image {record.reference} has no {platform} image "
+                            f"(it offers {offered})")
+        digest, media_type = match.digest, match.media_type
+    raw = _fetch_json_blob(store, record, digest, manifest=True)
+    manifest = parse_manifest(raw, media_type_of(raw, media_type))
+    config = json.loads(_fetch_json_blob(store, record, manifest.config.digest, manifest=False))
+    if record.media_type not in INDEXES:
+        # ko reads os, architecture and os.version of a single-image base, not its variant
+        found = Platform(str(config.get("os") or "linux"),
+                         str(config.get("architecture") or "amd64"), platform.variant,
+                         str(config.get("os.version") or ""))
+        spec = PlatformSpec(platform.os, platform.architecture, platform.variant,
+                            platform.os_version)
+        if not spec.matches(found):
+            raise UserError(f"base image {record.reference} is for {found.os}/"
+                            f"{found.architecture}, which does not match the requested "
+                            f"platform {platform}")
+    return BaseImage(record, digest, manifest, config, platform)

@@ -1,0 +1,121 @@
+"""The ``kotasks`` command: ko's verbs and flags, run as doit tasks through our own loader.
+
+``kotasks build ./cmd/app`` is ``doit build:cmd/app`` spoken like ko: the same tasks, the same
+state file, so the two can be mixed. Exit codes are doit's: 0 success, 1 a task failed,
+2 a task error (a bug), 3 bad input before anything ran; 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from kotasks import __version__
+from kotasks.errors import KotasksError
+from kotasks.settings import STATE_DIR, load_settings
+from kotasks.tasks.plan import make_plan
+from kotasks.tasks.runner import run_tasks
+from kotasks.tasks.state import install_sigterm_handler, setup_logging
+
+EXIT_BAD_INPUT = 3
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "t", "true", "yes"):
+        return True
+    if lowered in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _flag(group: Any, *names: str, help: str, default: bool = False) -> None:
+    """A cobra-style boolean: ``--push``, ``--push=false``, ``--push=true``."""
+    group.add_argument(*names, nargs="?", const=True, default=default, type=_bool,
+                       metavar="BOOL", help=help)
+
+
+def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("publishing (as ko)")
+    group.add_argument("-t", "--tags", action="append", default=None, metavar="TAG",
+                       help="tags to push (comma-separated or repeated; default latest)")
+    _flag(group, "--tag-only", help="print name:tag, without the digest")
+    _flag(group, "--push", default=True, help="push to KO_DOCKER_REPO (default true)")
+    _flag(group, "-L", "--local", help="load into a Docker daemon (not supported)")
+    _flag(group, "--insecure-registry", help="allow plain HTTP and skip TLS verification")
+    group.add_argument("--oci-layout-path", default="", metavar="DIR",
+                       help="also write images into this OCI image layout")
+    _flag(group, "-P", "--preserve-import-paths", help="name images <repo>/<import path>")
+    _flag(group, "-B", "--base-import-paths", help="name images <repo>/<last path element>")
+    _flag(group, "--bare", help="name images <repo> exactly")
+
+
+def _add_build_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("building (as ko)")
+    group.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                       help="concurrent builds and pushes (default: number of cores)")
+    group.add_argument("--platform", action="append", default=None, metavar="PLATFORM",
+                       help="all, or os[/arch[/variant]][:osversion], comma-separated or "
+                            "repeated (default linux/amd64)")
+    own = parser.add_argument_group("kotasks")
+    own.add_argument("--force", action="store_true",
+                     help="run every step even if up to date (e.g. the registry lost images)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every verb."""
+    parser = argparse.ArgumentParser(
+        prog="kotasks", description="ko's container-image builder for Go, as doit tasks")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list up-to-date steps")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    build = verbs.add_parser("build", aliases=["publish"],
+                             help="build and publish images of Go main packages")
+    build.add_argument("paths", nargs="*", metavar="IMPORTPATH",
+                       help="packages: ./cmd/app, an import path, or ko://… (default .)")
+    _add_publish_flags(build)
+    _add_build_flags(build)
+    verbs.add_parser("version", help="print kotasks' version")
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Turn parsed flags into the option mapping :func:`load_settings` takes."""
+    options: dict[str, Any] = {
+        "tag_only": args.tag_only, "push": args.push, "local": args.local,
+        "insecure_registry": args.insecure_registry, "oci_layout_path": args.oci_layout_path,
+        "preserve_import_paths": args.preserve_import_paths,
+        "base_import_paths": args.base_import_paths, "bare": args.bare,
+        "jobs": args.jobs, "platform": args.platform or [],
+    }
+    if args.tags is not None:
+        options["tags"] = args.tags
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kotasks`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.verb == "version":
+        print(__version__)
+        return 0
+    setup_logging()
+    install_sigterm_handler()
+    if args.verbose:
+        os.environ["KOTASKS_VERBOSE"] = "1"
+    try:
+        settings = load_settings(".", options_from(args))
+        plan = make_plan(settings, args.paths or ["."])
+    except KotasksError as error:
+        print(f"kotasks: error: {error}", file=sys.stderr)
+        if error.details:
+            print(error.details.rstrip(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    selected = [f"build:{b.key}" for b in plan.builds]
+    return run_tasks(plan, selected, STATE_DIR, settings.jobs, force=args.force)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Publishing: image names, and sinks (registry, OCI layout, nothing) for built images."""

@@ -1,0 +1,83 @@
+"""Push an image or index from the local store to a registry, sending only what is missing.
+
+For each blob: HEAD it; if absent, mount it from the base image's repository when that is on
+the same registry, else stream it from the store (re-hashed on the way), else stream it from
+the base image's registry. Children go before their index; the manifest goes under the first
+tag, then under each further tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from kotasks.baseimage import BaseRecord
+from kotasks.errors import ImageError
+from kotasks.oci.descriptor import Descriptor
+from kotasks.oci.layout import Layout
+from kotasks.oci.manifest import image_parts
+from kotasks.registry.client import RegistryClient, client_for
+from kotasks.registry.reference import parse_repository
+
+log = logging.getLogger("kotasks")
+_MAX_PARALLEL_BLOBS = 8
+
+
+def registry_reference(name: str, tags: Sequence[str], digest: str, tag_only: bool) -> str:
+    """ko's printed form: ``name@d``, ``name:tag@d`` for one non-latest tag, or ``name:tag``."""
+    if tag_only:
+        return f"{name}:{tags[0]}"
+    if len(tags) == 1 and tags[0] != "latest":
+        return f"{name}:{tags[0]}@{digest}"
+    return f"{name}@{digest}"
+
+
+def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, store: Layout,
+                 base: BaseRecord | None, base_layers: frozenset[str]) -> None:
+    if client.has_blob(repository, blob.digest):
+        return
+    location = None
+    from_base = base is not None and not base.is_scratch and blob.digest in base_layers
+    if from_base and base is not None and base.registry == client.registry:
+        location = client.mount_blob(repository, blob.digest, base.repository)
+        if location is None:
+            return
+    if store.has(blob.digest):
+        client.upload_blob(repository, blob.digest, blob.size,
+                           lambda: store.open(blob.digest), location)
+        return
+    if not from_base or base is None:
+        raise ImageError(f"blob {blob.digest} is in neither the local store nor the base image")
+    source = client_for(base.registry, base.insecure)
+    response = source.open_blob(base.repository, blob.digest)
+    with response:
+        client.upload_blob(repository, blob.digest, blob.size,
+                           lambda: response.raw, location)
+
+
+def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
+         base: BaseRecord | None, insecure: bool = False, jobs: int = 4) -> None:
+    """Push the artifact ``root`` (image or index) from ``store`` to ``name`` under ``tags``."""
+    repo = parse_repository(name, "image name")
+    client = client_for(repo.registry, insecure)
+    parts = image_parts(store.read, root)
+    base_layers: frozenset[str] = frozenset()
+    if base is not None and not base.is_scratch:
+        base_layers = frozenset(layer.digest for part in parts for layer in part.layers
+                                if not store.has(layer.digest))
+    blobs = {b.digest: b for part in parts for b in (*part.layers, part.config)}
+    workers = max(1, min(jobs, _MAX_PARALLEL_BLOBS, len(blobs)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="push") as pool:
+        for future in [pool.submit(_ensure_blob, client, repo.path, blob, store, base,
+                                   base_layers) for blob in blobs.values()]:
+            future.result()
+    if len(parts) > 1 or parts[0].manifest.digest != root.digest:
+        for part in parts:
+            client.put_manifest(repo.path, part.manifest.digest, store.read(part.manifest.digest),
+                                part.manifest.media_type)
+    data = store.read(root.digest)
+    for tag in tags:
+        log.info("Publishing %s:%s", name, tag)
+        client.put_manifest(repo.path, tag, data, root.media_type)
+    log.info("Published %s@%s", name, root.digest)

@@ -1,0 +1,1 @@
+"""The registry client: references, credentials, and the distribution API over HTTP."""

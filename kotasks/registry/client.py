@@ -1,0 +1,382 @@
+"""A client for one registry (distribution spec v2) over requests.
+
+One :class:`RegistryClient` per registry host and process. It pings ``/v2/`` once to learn
+the scheme (plain HTTP only for loopback hosts or ``--insecure-registry``) and the auth
+challenge, answers Basic and Bearer challenges with credentials from the keychain, and never
+attaches credentials to a request for another host: Basic credentials go only to the
+registry; a Bearer token realm on another host gets them only over HTTPS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kotasks import __version__
+from kotasks.errors import ImageError, RegistryError
+from kotasks.oci.digest import Readable, sha256_digest
+from kotasks.oci.mediatypes import MANIFEST_ACCEPT
+from kotasks.registry.auth import Credentials, Keychain
+from kotasks.registry.reference import allows_plain_http
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("kotasks.registry")
+USER_AGENT = f"kotasks/{__version__}"
+CHUNK = 1 << 20
+_TIMEOUT = (10, 300)
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+_NO_RETRY_REASONS = ("Connection refused", "Name or service not known", "No address",
+                     "nodename nor servname", "Temporary failure in name resolution")
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    """A manifest fetched (or HEADed) from a registry."""
+
+    digest: str
+    media_type: str
+    size: int
+    data: bytes = b""
+
+
+class HashingBody:
+    """A request body streamed from a file in 1 MiB chunks, hashed as it is sent."""
+
+    def __init__(self, stream: Readable, size: int) -> None:
+        self._stream, self._size = stream, size
+        self._hash = hashlib.sha256()
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self._stream.read(CHUNK):
+            self._hash.update(chunk)
+            self.sent += len(chunk)
+            yield chunk
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    """Parse ``WWW-Authenticate: Scheme k="v", …`` into (scheme, params)."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
+    return scheme.lower(), params
+
+
+def _connection_reason(exc: Exception) -> str:
+    """Return the innermost, readable reason of a requests connection error."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^')\"]+)", text)
+    if match:
+        return match.group(1).strip()
+    for marker in ("certificate verify failed", "wrong version number", "timed out",
+                   "Connection reset", "Connection aborted", "RemoteDisconnected"):
+        if marker in text:
+            return marker
+    return exc.__class__.__name__
+
+
+def _error_from(resp: requests.Response, registry: str, repository: str,
+                action: str) -> RegistryError:
+    code, message = "", ""
+    try:
+        body = resp.json()
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if errors:
+            code = str(errors[0].get("code") or "")
+            message = str(errors[0].get("message") or "")
+    except ValueError:
+        message = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else ""
+    return RegistryError(registry, repository, action, resp.status_code, code, message)
+
+
+class RegistryClient:
+    """Talk to one registry host; safe to share between threads."""
+
+    def __init__(self, registry: str, *, insecure: bool = False,
+                 keychain: Keychain | None = None) -> None:
+        self.registry = registry
+        self.insecure = insecure
+        self._keychain = keychain if keychain is not None else Keychain()
+        import requests  # imported on first use: it costs ~50 ms, too much for a no-op run
+
+        self._requests = requests
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._session.verify = not insecure
+        self._lock = threading.Lock()
+        self._base: str | None = None
+        self._challenge: tuple[str, dict[str, str]] | None = None
+        self._tokens: dict[tuple[str, ...], str] = {}
+
+    # -- connection and auth ------------------------------------------------------------
+
+    def _ping(self) -> str:
+        """Find the scheme and the auth challenge; return the base URL."""
+        with self._lock:
+            if self._base is not None:
+                return self._base
+            schemes = ["https"]
+            if self.insecure or allows_plain_http(self.registry):
+                schemes.append("http")
+            last: Exception | None = None
+            for scheme in schemes:
+                url = f"{scheme}://{self.registry}/v2/"
+                try:
+                    resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False)
+                except self._requests.exceptions.RequestException as exc:
+                    last = exc
+                    continue
+                if resp.status_code == 401 and resp.headers.get("WWW-Authenticate"):
+                    self._challenge = _challenge(resp.headers["WWW-Authenticate"])
+                self._base = f"{scheme}://{self.registry}"
+                return self._base
+            assert last is not None
+            raise RegistryError(self.registry, "", "connect to",
+                                message=f"cannot connect: {_connection_reason(last)}")
+
+    def _credentials(self, repository: str) -> Credentials | None:
+        return self._keychain.resolve(self.registry, repository)
+
+    def _auth_header(self, repository: str, scopes: tuple[str, ...]) -> str | None:
+        if self._challenge is None:
+            return None
+        scheme, params = self._challenge
+        creds = self._credentials(repository)
+        if scheme == "basic":
+            return creds.basic() if creds is not None and creds.has_password else None
+        if scheme != "bearer":
+            return None
+        with self._lock:
+            token = self._tokens.get(scopes)
+        if token is None:
+            token = self._fetch_token(params, scopes, creds, repository)
+            with self._lock:
+                self._tokens[scopes] = token
+        return f"Bearer {token}"
+
+    def _may_send_credentials(self, url: str) -> bool:
+        realm = urllib.parse.urlsplit(url)
+        own = urllib.parse.urlsplit(f"//{self.registry}")
+        return realm.hostname == own.hostname or realm.scheme == "https"
+
+    def _fetch_token(self, params: dict[str, str], scopes: tuple[str, ...],
+                     creds: Credentials | None, repository: str) -> str:
+        realm = params.get("realm", "")
+        if not realm:
+            raise RegistryError(self.registry, repository, "authenticate to",
+                                message="Bearer challenge without a realm")
+        if creds is not None and creds.registry_token:
+            return creds.registry_token
+        query: list[tuple[str, str]] = []
+        if params.get("service"):
+            query.append(("service", params["service"]))
+        query += [("scope", s) for s in scopes]
+        headers: dict[str, str] = {}
+        trusted = self._may_send_credentials(realm)
+        if creds is not None and not trusted:
+            log.warning("not sending credentials for %s to token service %s over plain HTTP",
+                        self.registry, realm)
+        try:
+            if creds is not None and trusted and creds.identity_token:
+                form = dict(query) | {"grant_type": "refresh_token", "client_id": "kotasks",
+                                      "refresh_token": creds.identity_token,
+                                      "scope": " ".join(scopes)}
+                resp = self._session.post(realm, data=form, timeout=_TIMEOUT)
+            else:
+                if creds is not None and trusted and creds.has_password:
+                    headers["Authorization"] = creds.basic()
+                resp = self._session.get(realm, params=query, headers=headers,
+                                         timeout=_TIMEOUT)
+        except self._requests.exceptions.RequestException as exc:
+            raise RegistryError(self.registry, repository, "get a token for",
+                                message=f"token service {realm}: "
+                                        f"{_connection_reason(exc)}") from None
+        if resp.status_code != 200:
+            err = _error_from(resp, self.registry, repository, "get a token for")
+            raise RegistryError(self.registry, repository, "get a token for", resp.status_code,
+                                err.code or "UNAUTHORIZED", err.message)
+        body = resp.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            raise RegistryError(self.registry, repository, "get a token for",
+                                message="token service answered without a token")
+        return str(token)
+
+    def _send(self, method: str, url: str, repository: str, scopes: tuple[str, ...],
+              action: str, *, headers: dict[str, str] | None = None, body: Any = None,
+              params: dict[str, str] | None = None, stream: bool = False,
+              replayable: bool = True) -> requests.Response:
+        """Send one request with auth, answering a fresh 401 challenge once."""
+        base = self._ping()
+        if not url.startswith(("http://", "https://")):
+            url = base + url
+        same_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
+        for attempt in range(4):
+            hdrs = dict(headers or {})
+            auth = self._auth_header(repository, scopes) if same_host else None
+            if auth:
+                hdrs["Authorization"] = auth
+            try:
+                resp = self._session.request(method, url, headers=hdrs, data=body,
+                                             params=params, stream=stream, timeout=_TIMEOUT,
+                                             allow_redirects=method in ("GET", "HEAD"))
+            except self._requests.exceptions.RequestException as exc:
+                reason = _connection_reason(exc)
+                if (not replayable or attempt == 2
+                        or any(r in str(exc) for r in _NO_RETRY_REASONS)):
+                    raise RegistryError(self.registry, repository, action,
+                                        message=f"cannot connect: {reason}") from None
+                time.sleep(0.5 * 2**attempt)
+                continue
+            if resp.status_code == 401 and same_host and attempt == 0 and replayable:
+                fresh = resp.headers.get("WWW-Authenticate")
+                if fresh:
+                    with self._lock:
+                        self._challenge = _challenge(fresh)
+                        self._tokens.pop(scopes, None)
+                    resp.close()
+                    continue
+            if resp.status_code in _RETRY_STATUSES and replayable and attempt < 2:
+                resp.close()
+                time.sleep(0.5 * 2**attempt)
+                continue
+            return resp
+        return resp
+
+    # -- manifests --------------------------------------------------------------------
+
+    @staticmethod
+    def _pull(repository: str) -> tuple[str, ...]:
+        return (f"repository:{repository}:pull",)
+
+    @staticmethod
+    def _push(repository: str, *extra: str) -> tuple[str, ...]:
+        return (f"repository:{repository}:pull,push", *(f"repository:{r}:pull" for r in extra))
+
+    def get_manifest(self, repository: str, ref: str) -> ManifestInfo:
+        """Fetch a manifest or index by tag or digest, unconverted."""
+        resp = self._send("GET", f"/v2/{repository}/manifests/{ref}", repository,
+                          self._pull(repository), "fetch manifest from",
+                          headers={"Accept": MANIFEST_ACCEPT})
+        if resp.status_code != 200:
+            raise _error_from(resp, self.registry, repository, f"fetch manifest {ref} from")
+        data = resp.content
+        digest = sha256_digest(data)
+        if ref.startswith("sha256:") and digest != ref:
+            raise RegistryError(self.registry, repository, f"fetch manifest {ref} from",
+                                message=f"content has digest {digest}")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return ManifestInfo(digest, media_type, len(data), data)
+
+    def head_manifest(self, repository: str, ref: str) -> ManifestInfo | None:
+        """Return a manifest's digest, type and size without its body; None if absent."""
+        resp = self._send("HEAD", f"/v2/{repository}/manifests/{ref}", repository,
+                          self._pull(repository), "look up manifest in",
+                          headers={"Accept": MANIFEST_ACCEPT})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise _error_from(resp, self.registry, repository, f"look up manifest {ref} in")
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        if not digest:
+            info = self.get_manifest(repository, ref)
+            return ManifestInfo(info.digest, info.media_type, info.size)
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return ManifestInfo(digest, media_type, int(resp.headers.get("Content-Length", 0)))
+
+    def put_manifest(self, repository: str, ref: str, data: bytes, media_type: str) -> None:
+        """Upload a manifest or index under a tag or digest."""
+        resp = self._send("PUT", f"/v2/{repository}/manifests/{ref}", repository,
+                          self._push(repository), "push manifest to",
+                          headers={"Content-Type": media_type}, body=data)
+        if resp.status_code not in (200, 201, 202):
+            raise _error_from(resp, self.registry, repository, f"push manifest {ref} to")
+
+    # -- blobs ------------------------------------------------------------------------
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        """Whether the repository already holds the blob (a HEAD request)."""
+        resp = self._send("HEAD", f"/v2/{repository}/blobs/{digest}", repository,
+                          self._push(repository), "check blob in")
+        if resp.status_code == 200:
+            return True
+        if resp.status_code == 404:
+            return False
+        raise _error_from(resp, self.registry, repository, f"check blob {digest} in")
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> str | None:
+        """Mount a blob from another repository; return None if mounted, else an upload URL."""
+        resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
+                          self._push(repository, source), "mount blob into",
+                          params={"mount": digest, "from": source})
+        if resp.status_code == 201:
+            return None
+        if resp.status_code == 202 and resp.headers.get("Location"):
+            return resp.headers["Location"]
+        raise _error_from(resp, self.registry, repository, f"mount blob {digest} into")
+
+    def upload_blob(self, repository: str, digest: str, size: int,
+                    open_stream: Callable[[], AbstractContextManager[Readable]],
+                    location: str | None = None) -> None:
+        """Upload a blob in one streamed PUT, hashing it on the way out."""
+        if location is None:
+            resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
+                              self._push(repository), "start upload to")
+            if resp.status_code != 202 or not resp.headers.get("Location"):
+                raise _error_from(resp, self.registry, repository, "start upload to")
+            location = resp.headers["Location"]
+        base = self._ping()
+        url = location if location.startswith(("http://", "https://")) else base + location
+        sep = "&" if "?" in url else "?"
+        with open_stream() as stream:
+            body = HashingBody(stream, size)
+            resp = self._send("PUT", f"{url}{sep}digest={urllib.parse.quote(digest)}",
+                              repository, self._push(repository), "upload blob to",
+                              headers={"Content-Type": "application/octet-stream",
+                                       "Content-Length": str(size)},
+                              body=body, replayable=False)
+        if body.sent != size or body.digest != digest:
+            raise ImageError(f"blob {digest} changed while it was uploaded "
+                             f"(sent {body.sent} bytes with digest {body.digest})")
+        if resp.status_code not in (201, 202, 204):
+            raise _error_from(resp, self.registry, repository, f"upload blob {digest} to")
+
+    def open_blob(self, repository: str, digest: str) -> requests.Response:
+        """Start streaming a blob; the caller reads ``resp.raw`` and closes the response."""
+        resp = self._send("GET", f"/v2/{repository}/blobs/{digest}", repository,
+                          self._pull(repository), "fetch blob from", stream=True)
+        if resp.status_code != 200:
+            err = _error_from(resp, self.registry, repository, f"fetch blob {digest} from")
+            resp.close()
+            raise err
+        resp.raw.decode_content = False
+        return resp
+
+
+_CLIENTS: dict[tuple[str, bool], RegistryClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def client_for(registry: str, insecure: bool = False) -> RegistryClient:
+    """Return the process-wide client for ``registry``."""
+    with _CLIENTS_LOCK:
+        key = (registry, insecure)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = RegistryClient(registry, insecure=insecure)
+        return _CLIENTS[key]

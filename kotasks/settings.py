@@ -1,0 +1,194 @@
+"""Flags + environment + ``.ko.yaml`` → one validated, immutable :class:`Settings`.
+
+One option table (:data:`OPTION_DEFAULTS`) serves the ``kotasks`` CLI flags and the keyword
+arguments of :func:`kotasks.tasks` in a ``dodo.py``, so both accept the same things.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kotasks.config import KoConfig, load_config
+from kotasks.errors import UserError
+from kotasks.naming import Naming, naming_from_flags
+from kotasks.platform import PlatformSelection, select_platforms
+from kotasks.registry.reference import Reference, parse_reference, parse_registry_or_repository
+
+log = logging.getLogger("kotasks")
+
+DEFAULT_BASE_IMAGE = "gcr.io/distroless/static:nonroot"
+#: the empty base image: no layers, a config naming only the platform
+SCRATCH = "scratch"
+STATE_DIR = ".kotasks"
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+
+#: every option, with its default; CLI flags and ``tasks(**options)`` both map onto these
+OPTION_DEFAULTS: dict[str, Any] = {
+    "tags": ["latest"],
+    "tag_only": False,
+    "push": True,
+    "local": False,
+    "insecure_registry": False,
+    "oci_layout_path": "",
+    "preserve_import_paths": False,
+    "base_import_paths": False,
+    "bare": False,
+    "platform": [],
+    "jobs": 0,
+}
+
+
+class Destination:
+    """Where images go: a registry repository, an OCI layout, both, or nowhere."""
+
+    REGISTRY = "registry"
+    LAYOUT = "layout"
+    NOP = "nop"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a build needs to know, validated once at load time."""
+
+    workdir: str
+    state_dir: str
+    config: KoConfig
+    docker_repo: str
+    sinks: tuple[str, ...]
+    layout_path: str
+    embedded_default: bool
+    tags: tuple[str, ...]
+    tag_only: bool
+    insecure: bool
+    naming: Naming
+    platforms: PlatformSelection
+    jobs: int
+    source_date_epoch: int | None
+    kodata_date_epoch: int | None
+    environ: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+    def base_for(self, import_path: str) -> str:
+        """The base image reference for a package (override, then default)."""
+        override = self.config.base_image_overrides.get(import_path.lower())
+        return override or self.config.default_base_image or DEFAULT_BASE_IMAGE
+
+    @property
+    def store_path(self) -> str:
+        """The local content store (an OCI layout)."""
+        return os.path.join(self.state_dir, "oci")
+
+
+def parse_base(reference: str, where: str) -> Reference | None:
+    """Validate a base image reference from config or env (None for ``scratch``)."""
+    if reference == SCRATCH:
+        return None
+    return parse_reference(reference, f"{where}: base image")
+
+
+def _epoch(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name, "")
+    if not value:
+        return None
+    try:
+        epoch = int(value)
+    except ValueError:
+        raise UserError(f"{name}={value}: expected an integer number of seconds") from None
+    if epoch < 0:
+        raise UserError(f"{name}={value}: expected a non-negative number of seconds")
+    return epoch
+
+
+def _as_list(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise UserError(f"option {name}: expected a string or a list of strings")
+
+
+def merge_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults and reject option names kotasks does not know."""
+    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
+    if unknown:
+        raise UserError(f"unknown option(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(sorted(OPTION_DEFAULTS))}")
+    return {**OPTION_DEFAULTS, **options}
+
+
+def _tags(values: Sequence[str]) -> tuple[str, ...]:
+    tags: list[str] = []
+    for value in values:
+        for tag in value.split(","):
+            tag = tag.strip()
+            if not _TAG.match(tag):
+                raise UserError(f"--tags: invalid tag {tag!r} (expected letters, digits, _ . -, "
+                                "at most 128 characters, not starting with . or -)")
+            if tag not in tags:
+                tags.append(tag)
+    return tuple(tags)
+
+
+def load_settings(workdir: str, options: Mapping[str, Any],
+                  environ: Mapping[str, str] | None = None,
+                  state_dir: str = STATE_DIR) -> Settings:
+    """Validate options, environment and ``.ko.yaml`` for the module in ``workdir``."""
+    env = dict(os.environ if environ is None else environ)
+    opts = merge_options(options)
+    config = load_config(workdir, env)
+    for import_path, ref in config.base_image_overrides.items():
+        parse_base(ref, f"{config.where('baseImageOverrides')}[{import_path}]")
+    if config.default_base_image:
+        parse_base(config.default_base_image, config.where("defaultBaseImage"))
+
+    docker_repo = env.get("KO_DOCKER_REPO", "")
+    if opts["local"] or docker_repo.startswith(("ko.local", "kind.local")):
+        what = "--local" if opts["local"] else f"KO_DOCKER_REPO={docker_repo}"
+        raise UserError(f"{what}: publishing to a Docker daemon or kind cluster is not "
+                        "supported by kotasks; push to a registry or use the OCI layout")
+    if docker_repo:
+        parse_registry_or_repository(docker_repo, "KO_DOCKER_REPO")
+    tags = _tags(_as_list(opts["tags"], "tags"))
+    if not tags:
+        raise UserError("--tags: at least one tag is needed")
+    tag_only = bool(opts["tag_only"])
+    push = bool(opts["push"])
+    layout_path = str(opts["oci_layout_path"] or "")
+    sinks: list[str] = []
+    embedded = False
+    if layout_path:
+        sinks.append(Destination.LAYOUT)
+    if push and docker_repo:
+        sinks.append(Destination.REGISTRY)
+        if tag_only and (len(tags) != 1 or tags[0] == "latest"):
+            raise UserError("--tag-only needs exactly one tag, and not 'latest'")
+    elif push and not layout_path:
+        layout_path = os.path.join(state_dir, "oci")
+        sinks.append(Destination.LAYOUT)
+        embedded = True
+    if not sinks:
+        sinks.append(Destination.NOP)
+    naming = naming_from_flags(bool(opts["preserve_import_paths"]),
+                               bool(opts["base_import_paths"]), bool(opts["bare"]))
+    if opts["bare"] and opts["base_import_paths"]:
+        log.warning("WARNING: --bare and --base-import-paths are both set; "
+                    "--base-import-paths wins")
+    platforms = select_platforms(_as_list(opts["platform"], "platform"),
+                                 config.default_platforms, config.where("defaultPlatforms"),
+                                 env)
+    jobs = int(opts["jobs"] or 0)
+    if jobs < 0:
+        raise UserError(f"--jobs={jobs}: expected 0 (one per core) or a positive number")
+    return Settings(
+        workdir=workdir, state_dir=state_dir, config=config, docker_repo=docker_repo,
+        sinks=tuple(sinks), layout_path=layout_path, embedded_default=embedded, tags=tags,
+        tag_only=tag_only,
+        insecure=bool(opts["insecure_registry"]), naming=naming, platforms=platforms,
+        jobs=jobs or (os.cpu_count() or 1),
+        source_date_epoch=_epoch(env, "SOURCE_DATE_EPOCH"),
+        kodata_date_epoch=_epoch(env, "KO_DATA_DATE_EPOCH"), environ=env)
+

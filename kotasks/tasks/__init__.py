@@ -1,0 +1,1 @@
+"""The doit adapter: the only package that imports doit."""

@@ -1,0 +1,85 @@
+"""Task actions: call the domain, return JSON-ready values, turn KotasksError into a failure.
+
+Each action returns only content-derived values (digests, sizes, references), never times or
+log text, so that doit's result checks give early cut-off when a step reproduces its output.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from kotasks.baseimage import BaseRecord, base_for_platform, resolve_base
+from kotasks.errors import KotasksError
+from kotasks.gobuild.build import BuildRequest, build_binary
+from kotasks.gobuild.image import ImageOptions, assemble_image
+from kotasks.gobuild.kodata import kodata_entries
+from kotasks.gobuild.layers import binary_layer, kodata_layer
+from kotasks.gobuild.toolchain import Toolchain
+from kotasks.oci.descriptor import Descriptor, Platform
+from kotasks.oci.layer import LayerInfo
+from kotasks.oci.layout import Layout
+from kotasks.publish.publisher import PublishTarget, publish
+from kotasks.tasks.reporter import KotasksFailure
+
+
+def guarded(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Return ``action`` with KotasksError turned into a :class:`KotasksFailure` value."""
+
+    @functools.wraps(action)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return action(*args, **kwargs)
+        except KotasksError as error:
+            return KotasksFailure(error)
+
+    return run
+
+
+@guarded
+def go_build(tool: Toolchain, request: BuildRequest, target: str) -> None:
+    """Build the binary (kept untouched when the new one is byte-identical)."""
+    build_binary(tool, request, target)
+
+
+@guarded
+def make_kodata_layer(store: str, kodata_dir: str, root: str, mtime: int,
+                      windows: bool) -> dict[str, Any]:
+    """Write the kodata layer; return its digest, diff_id and size."""
+    entries = kodata_entries(kodata_dir, root, windows)
+    return kodata_layer(Layout(store), entries, mtime, windows).to_json()
+
+
+@guarded
+def make_binary_layer(store: str, binary: str, name: str, windows: bool,
+                      capability: str) -> dict[str, Any]:
+    """Write the binary layer; return its digest, diff_id and size."""
+    xattr = bytes.fromhex(capability) if capability else None
+    return binary_layer(Layout(store), binary, name, windows, xattr).to_json()
+
+
+@guarded
+def fetch_base(store: str, reference: str, insecure: bool) -> dict[str, Any]:
+    """Resolve the base reference (one HEAD for a tag); return the base record."""
+    return resolve_base(Layout(store), reference, insecure).to_json()
+
+
+@guarded
+def make_image(store: str, platform: Platform, options: ImageOptions, kodata: dict[str, Any],
+               layer: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """Assemble one platform's image; return its manifest descriptor fields."""
+    layout = Layout(store)
+    base_image = base_for_platform(layout, BaseRecord.from_json(base), platform)
+    desc = assemble_image(layout, base_image, LayerInfo.from_json(kodata),
+                          LayerInfo.from_json(layer), options)
+    return {"digest": desc.digest, "size": desc.size, "media_type": desc.media_type}
+
+
+@guarded
+def publish_artifact(store: str, target: PublishTarget, import_path: str,
+                     artifact: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """Publish the image (or index) to the configured sinks; return the printed reference."""
+    root = Descriptor(artifact["media_type"], artifact["digest"], artifact["size"])
+    ref = publish(target, Layout(store), root, import_path, BaseRecord.from_json(base))
+    return {"ref": ref, "digest": root.digest}

@@ -1,0 +1,118 @@
+"""doit reporter: progress and errors on stderr, only image references (or YAML) on stdout.
+
+Executed tasks are listed as ``. <task>`` lines on stderr; up-to-date ones are silent unless
+``KOTASKS_VERBOSE`` is set. A kotasks error is one ``kotasks: error: …`` line, followed once by
+its details (a compiler's output). At the end, each published reference is printed on stdout,
+whether its task ran now or was already up to date, in the order the tasks were asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+from doit.exceptions import BaseFail, TaskError, TaskFailed
+from doit.reporter import ConsoleReporter
+
+from kotasks.errors import KotasksError
+
+PUBLISH = "publish"
+RESOLVE = "resolve"
+
+
+class KotasksFailure(TaskFailed):
+    """A task that failed with a :class:`KotasksError` (a user-facing, one-line problem)."""
+
+    def __init__(self, error: KotasksError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def output_kind(task: Any) -> str:
+    """The kind of stdout output a task produces (``publish``, ``resolve`` or '')."""
+    return str((getattr(task, "meta", None) or {}).get("kotasks", ""))
+
+
+class KotasksReporter(ConsoleReporter):
+    """Report to stderr; print references or resolved YAML to stdout at the end."""
+
+    desc = "kotasks: progress on stderr, image references on stdout"
+
+    def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
+        super().__init__(sys.stderr, options)
+        self._stdout = sys.stdout
+        self._lock = threading.Lock()
+        self._tasks: dict[str, Any] = {}
+        self._selected: list[str] = []
+        self._failed: set[str] = set()
+        self._verbose = bool(os.environ.get("KOTASKS_VERBOSE"))
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self.outstream.write(text)
+            self.outstream.flush()
+
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        self._tasks = tasks
+        self._selected = list(selected_tasks)
+
+    def execute_task(self, task: Any) -> None:
+        if task.actions and not task.name.startswith("_"):
+            self.write(f".  {task.name}\n")
+
+    def skip_uptodate(self, task: Any) -> None:
+        if self._verbose and task.actions:
+            self.write(f"-- {task.name}\n")
+
+    def skip_ignore(self, task: Any) -> None:
+        self.write(f"!! {task.name}\n")
+
+    def add_failure(self, task: Any, fail: BaseFail) -> None:
+        self._failed.add(task.name)
+        if isinstance(fail, KotasksFailure):
+            text = f"kotasks: error: {fail.error}\n"
+            if fail.error.details:
+                text += fail.error.details.rstrip("\n") + "\n"
+        elif isinstance(fail, TaskError) and fail.traceback:
+            text = f"kotasks: internal error in {task.name}: {fail.get_msg()}"
+        else:
+            text = f"kotasks: error: {task.name}: {fail.get_msg().strip()}\n"
+        self.write(text)
+
+    def runtime_error(self, msg: str) -> None:
+        self.write(f"kotasks: error: {msg}\n")
+
+    def _ordered(self) -> list[Any]:
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen or name not in self._tasks:
+                return
+            seen.add(name)
+            task = self._tasks[name]
+            if output_kind(task):
+                order.append(name)
+            elif not task.actions:
+                for dep in task.task_dep:
+                    visit(dep)
+
+        for name in self._selected:
+            visit(name)
+        return [self._tasks[n] for n in order]
+
+    def complete_run(self) -> None:
+        done = [t for t in self._ordered() if t.values and t.name not in self._failed]
+        kinds = {output_kind(t) for t in done}
+        wanted = RESOLVE if RESOLVE in kinds else PUBLISH
+        for task in done:
+            if output_kind(task) != wanted:
+                continue
+            if wanted == PUBLISH:
+                self._stdout.write(f"{task.values['ref']}\n")
+            else:
+                with open(task.values["output"], encoding="utf-8") as resolved:
+                    self._stdout.write(resolved.read())
+        self._stdout.flush()

@@ -1,0 +1,48 @@
+"""Run kotasks' tasks through doit without a dodo.py (for the ``kotasks`` command)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from doit.cmd_base import TaskLoader2
+from doit.doit_cmd import DoitMain
+
+from kotasks.tasks.factory import plan_tasks
+from kotasks.tasks.plan import Plan
+from kotasks.tasks.state import doit_config
+
+EXIT_INTERRUPTED = 130
+
+
+class PlanLoader(TaskLoader2):
+    """A doit loader that hands over tasks already made from a plan."""
+
+    def __init__(self, tasks: list[Any], config: dict[str, Any]) -> None:
+        super().__init__()
+        self._tasks, self._config = tasks, config
+
+    def setup(self, opt_values: dict[str, Any]) -> None:
+        """Nothing to set up: the tasks exist already."""
+
+    def load_doit_config(self) -> dict[str, Any]:
+        return self._config
+
+    def load_tasks(self, cmd: Any, pos_args: list[str]) -> list[Any]:
+        return self._tasks
+
+
+def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
+              force: bool = False) -> int:
+    """Run the ``selected`` tasks of ``plan``; return doit's exit code (130 if interrupted)."""
+    config = doit_config(state_dir, jobs)
+    loader = PlanLoader(list(plan_tasks(plan)), config)
+    main = DoitMain(loader, config_filenames=())
+    main.BIN_NAME = "kotasks"
+    argv = ["run", *(["--always-execute"] if force else []), *selected]
+    try:
+        return int(main.run(argv))
+    except KeyboardInterrupt:
+        print("kotasks: interrupted; finished steps were recorded", file=sys.stderr)
+        return EXIT_INTERRUPTED

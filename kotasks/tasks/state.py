@@ -1,0 +1,75 @@
+"""doit's configuration for kotasks, and the care its state file needs.
+
+* State lives in ``.kotasks/state.sqlite3`` (sqlite3: atomic per run, safe for concurrent
+  runs, portable across Python builds). doit will not create its directory; we do.
+* An unreadable state file is moved aside with a one-line message, so the next run rebuilds
+  instead of failing with a traceback.
+* SIGTERM becomes KeyboardInterrupt, so doit's ``finally`` saves the tasks that finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from typing import Any
+
+from kotasks.tasks.checker import MemoHashChecker
+from kotasks.tasks.reporter import KotasksReporter
+
+log = logging.getLogger("kotasks")
+STATE_FILE = "state.sqlite3"
+
+
+def setup_logging() -> None:
+    """Send kotasks' log lines to stderr, once (``KOTASKS_QUIET`` silences progress)."""
+    logger = logging.getLogger("kotasks")
+    if any(getattr(h, "kotasks", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.kotasks = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if os.environ.get("KOTASKS_QUIET") else logging.INFO)
+    logger.propagate = False
+
+
+def install_sigterm_handler() -> None:
+    """Make SIGTERM behave like Ctrl-C (only possible from the main thread)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def prepare_state(state_dir: str) -> str:
+    """Create the state directory; quarantine an unreadable state file; return its path."""
+    os.makedirs(state_dir, exist_ok=True)
+    path = os.path.join(state_dir, STATE_FILE)
+    if os.path.exists(path):
+        try:
+            with sqlite3.connect(path) as conn:
+                conn.execute("select count(*) from sqlite_master").fetchone()
+                conn.execute("pragma quick_check").fetchone()
+        except sqlite3.DatabaseError as exc:
+            aside = f"{path}.corrupt-{int(time.time())}"
+            os.replace(path, aside)
+            log.warning("kotasks: state file %s was unreadable (%s); moved it to %s and will "
+                        "rebuild", path, exc, aside)
+    return path
+
+
+def doit_config(state_dir: str, jobs: int) -> dict[str, Any]:
+    """The DOIT_CONFIG kotasks runs with."""
+    return {
+        "backend": "sqlite3",
+        "dep_file": prepare_state(state_dir),
+        "check_file_uptodate": MemoHashChecker,
+        "reporter": KotasksReporter,
+        "par_type": "thread",
+        "num_process": max(1, jobs),
+        "default_tasks": ["build"],
+        "verbosity": 1,
+    }
