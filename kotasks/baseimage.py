@@ -15,7 +15,7 @@ from typing import Any
 from kotasks.errors import ImageError, UserError
 from kotasks.oci.descriptor import Descriptor, Platform
 from kotasks.oci.digest import sha256_digest
-from kotasks.oci.encoding import go_json
+from kotasks.oci.encoding import GO_ZERO_TIME, go_json
 from kotasks.oci.layout import Layout
 from kotasks.oci.manifest import Manifest, media_type_of, parse_index, parse_manifest
 from kotasks.oci.mediatypes import INDEXES, OCI_CONFIG, OCI_MANIFEST
@@ -25,7 +25,6 @@ from kotasks.registry.reference import Reference
 from kotasks.settings import SCRATCH, parse_base
 
 log = logging.getLogger("kotasks")
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def base_platforms(store: Layout, record: BaseRecord) -> list[Descriptor]:
 
 
 def _scratch(record: BaseRecord, platform: Platform) -> BaseImage:
-    config: dict[str, Any] = {"architecture": platform.architecture, "created": ZERO_TIME,
+    config: dict[str, Any] = {"architecture": platform.architecture, "created": GO_ZERO_TIME,
                               "os": platform.os}
     if platform.os_version:
         config["os.version"] = platform.os_version

@@ -5,15 +5,17 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kotasks.baseimage import ZERO_TIME, BaseImage
 from kotasks.oci.descriptor import Descriptor, Platform
-from kotasks.oci.encoding import go_json
+from kotasks.oci.encoding import GO_ZERO_TIME, go_json
 from kotasks.oci.layer import LayerInfo
 from kotasks.oci.layout import Layout
 from kotasks.oci.manifest import config_media_type_for, encode_manifest
 from kotasks.oci.mediatypes import layer_type_for
+
+if TYPE_CHECKING:
+    from kotasks.baseimage import BaseImage
 
 AUTHOR = "github.com/ko-build/ko"
 BASE_NAME = "org.opencontainers.image.base.name"
@@ -37,7 +39,7 @@ class ImageOptions:
 def rfc3339(epoch: int | None) -> str:
     """Format seconds since the epoch as Go's v1.Time does (``0001-…`` for unset)."""
     if epoch is None:
-        return ZERO_TIME
+        return GO_ZERO_TIME
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
@@ -75,7 +77,7 @@ def ko_config(base_config: dict[str, Any], platform: Platform, kodata: LayerInfo
     if opts.source_date_epoch is not None:
         config["created"] = rfc3339(opts.source_date_epoch)
     else:
-        config.setdefault("created", ZERO_TIME)
+        config.setdefault("created", GO_ZERO_TIME)
     created_by = f"ko build ko://{opts.import_path}"
     config["history"] = [
         *(config.get("history") or []),

@@ -1,10 +1,8 @@
 """The module's packages from ``go list``, and the exact source files each main package reads.
 
-``go list -deps ./...`` costs 100–200 ms, too much for a no-op run, so its result is cached
-under the state directory and reused while a stat fingerprint holds: every directory of the
-module (a new or removed file changes its mtime), every ``.go`` file (an edited import),
-``go.mod``/``go.sum``/``go.work``, the same for local ``replace`` directories, the toolchain
-binary and the listing environment.
+``go list -deps ./...`` costs 50–200 ms, too much for a no-op run, so its result is cached
+under the state directory, keyed by the toolchain and the listing environment, and reused
+while the source tree's :class:`~kotasks.gobuild.treestate.TreeState` still matches.
 """
 
 from __future__ import annotations
@@ -21,13 +19,13 @@ from kotasks import __version__
 from kotasks.errors import GoError, UserError
 from kotasks.fsutil import write_atomic
 from kotasks.gobuild.toolchain import Toolchain, relevant_environment
+from kotasks.gobuild.treestate import TreeState
 
 _FILE_FIELDS = ("GoFiles", "CgoFiles", "CFiles", "CXXFiles", "MFiles", "HFiles", "FFiles",
                 "SFiles", "SwigFiles", "SwigCXXFiles", "SysoFiles", "EmbedFiles",
                 "IgnoredGoFiles")
 _FIELDS = ",".join(("ImportPath", "Name", "Dir", "Deps", "DepOnly", "Module", "Error",
                     *_FILE_FIELDS))
-_SKIP_DIRS = ("testdata", "vendor")
 
 
 @dataclass(frozen=True)
@@ -145,44 +143,6 @@ def run_go_list(tool: Toolchain, cwd: str, env: Mapping[str, str], patterns: Seq
                         tuple(sorted(replace_dirs)))
 
 
-def _walk_fingerprint(root: str, acc: list[Any]) -> None:
-    """Append (path, mtime) of each directory and (path, mtime, size) of each .go file."""
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            st = os.stat(directory)
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except FileNotFoundError:
-            acc.append([directory, None])
-            continue
-        acc.append([directory, st.st_mtime_ns])
-        for entry in entries:
-            name = entry.name
-            if entry.is_dir(follow_symlinks=False):
-                if name.startswith((".", "_")) or name in _SKIP_DIRS:
-                    continue
-                if directory != root and os.path.exists(os.path.join(entry.path, "go.mod")):
-                    continue
-                stack.append(entry.path)
-            elif name.endswith(".go") or name in ("go.mod", "go.sum", "go.work"):
-                est = entry.stat()
-                acc.append([entry.path, est.st_mtime_ns, est.st_size])
-
-
-def _fingerprint(graph_root: str, extra_dirs: Sequence[str], files: Sequence[str]) -> str:
-    acc: list[Any] = []
-    for root in (graph_root, *extra_dirs):
-        _walk_fingerprint(root, acc)
-    for path in files:
-        try:
-            st = os.stat(path)
-            acc.append([path, st.st_mtime_ns, st.st_size])
-        except FileNotFoundError:
-            acc.append([path, None])
-    return hashlib.sha256(json.dumps(acc).encode()).hexdigest()
-
-
 def _encode(graph: PackageGraph) -> dict[str, Any]:
     return {"root": graph.root, "patterns": list(graph.patterns), "matched": list(graph.matched),
             "module_files": list(graph.module_files), "replace_dirs": list(graph.replace_dirs),
@@ -209,18 +169,24 @@ def load_package_graph(tool: Toolchain, module_dir: str, env: Mapping[str, str],
     try:
         cached = json.loads(cache.read_bytes())
         graph = _decode(cached["graph"])
-        if cached["fingerprint"] == _fingerprint(root, graph.replace_dirs, graph.module_files):
+        state = TreeState.from_json(cached["tree"])
+        known = state.to_json()
+        if state.matches((root, *graph.replace_dirs), graph.module_files):
+            if state.to_json() != known:  # only mtimes moved: remember them
+                _write_cache(cache, graph, state)
             return graph
     except (FileNotFoundError, ValueError, KeyError, TypeError, IndexError):
         pass
-    tree_before = _fingerprint(root, (), ())
+    before = TreeState.capture([root])
     graph = run_go_list(tool, root, env, ["./..."], tags)
-    if _fingerprint(root, (), ()) == tree_before:  # nothing moved while `go list` ran
-        fingerprint = _fingerprint(root, graph.replace_dirs, graph.module_files)
-        write_atomic(cache, json.dumps({"fingerprint": fingerprint,
-                                        "graph": _encode(graph)}).encode())
+    if TreeState.capture([root]) == before:  # nothing moved while `go list` ran
+        _write_cache(cache, graph, TreeState.capture((root, *graph.replace_dirs),
+                                                     graph.module_files))
     return graph
 
+
+def _write_cache(cache: Path, graph: PackageGraph, state: TreeState) -> None:
+    write_atomic(cache, json.dumps({"graph": _encode(graph), "tree": state.to_json()}).encode())
 
 def describe_package(tool: Toolchain, cwd: str, env: Mapping[str, str],
                      pattern: str) -> GoPackage:

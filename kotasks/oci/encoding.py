@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: how Go's encoding/json writes a zero time.Time (ko's "no timestamp")
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                "\u2029": "\\u2029"}
 

@@ -121,7 +121,11 @@ class Layout:
         """Build a gzip tar layer with ``fill`` (which adds entries) and store it."""
         with self._temp_blob() as (out, commit):
             writer = GzipLayerWriter(out)
-            fill(writer)
+            try:
+                fill(writer)
+            except BaseException:
+                writer.abort()
+                raise
             info = writer.finish()
             out.flush()
             commit(info.digest)

@@ -35,6 +35,8 @@ USER_AGENT = f"kotasks/{__version__}"
 CHUNK = 1 << 20
 _TIMEOUT = (10, 300)
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: the distribution-spec code to report when a response has no error body (HEAD, say)
+_STATUS_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
 _NO_RETRY_REASONS = ("Connection refused", "Name or service not known", "No address",
                      "nodename nor servname", "Temporary failure in name resolution")
 
@@ -102,6 +104,7 @@ def _error_from(resp: requests.Response, registry: str, repository: str,
             message = str(errors[0].get("message") or "")
     except ValueError:
         message = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else ""
+    code = code or _STATUS_CODES.get(resp.status_code, "")
     return RegistryError(registry, repository, action, resp.status_code, code, message)
 
 
@@ -126,14 +129,16 @@ class RegistryClient:
 
     # -- connection and auth ------------------------------------------------------------
 
-    def _ping(self) -> str:
+    def ping(self) -> str:
         """Find the scheme and the auth challenge; return the base URL."""
         with self._lock:
             if self._base is not None:
                 return self._base
-            schemes = ["https"]
-            if self.insecure or allows_plain_http(self.registry):
-                schemes.append("http")
+            # loopback registries are usually plain HTTP: try that first, it saves a handshake
+            if allows_plain_http(self.registry):
+                schemes = ["http", "https"]
+            else:
+                schemes = ["https", "http"] if self.insecure else ["https"]
             last: Exception | None = None
             for scheme in schemes:
                 url = f"{scheme}://{self.registry}/v2/"
@@ -141,6 +146,9 @@ class RegistryClient:
                     resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False)
                 except self._requests.exceptions.RequestException as exc:
                     last = exc
+                    continue
+                if resp.status_code not in (200, 401):  # not a registry on this scheme
+                    last = RuntimeError(f"{url} answered HTTP {resp.status_code}")
                     continue
                 if resp.status_code == 401 and resp.headers.get("WWW-Authenticate"):
                     self._challenge = _challenge(resp.headers["WWW-Authenticate"])
@@ -152,6 +160,16 @@ class RegistryClient:
 
     def _credentials(self, repository: str) -> Credentials | None:
         return self._keychain.resolve(self.registry, repository)
+
+    def _error(self, resp: requests.Response, repository: str, action: str) -> RegistryError:
+        """A RegistryError for ``resp``; a 401 without credentials says where to add them."""
+        err = _error_from(resp, self.registry, repository, action)
+        if resp.status_code == 401 and self._credentials(repository) is None:
+            where = self._keychain.path or "~/.docker/config.json"
+            hint = f"no credentials for {self.registry} in {where} (see DOCKER_CONFIG)"
+            err = RegistryError(self.registry, repository, action, err.status, err.code,
+                                f"{err.message}; {hint}" if err.message else hint)
+        return err
 
     def _auth_header(self, repository: str, scopes: tuple[str, ...]) -> str | None:
         if self._challenge is None:
@@ -223,7 +241,11 @@ class RegistryClient:
               params: dict[str, str] | None = None, stream: bool = False,
               replayable: bool = True) -> requests.Response:
         """Send one request with auth, answering a fresh 401 challenge once."""
-        base = self._ping()
+        try:
+            base = self.ping()
+        except RegistryError as exc:
+            raise RegistryError(self.registry, repository, action, exc.status, exc.code,
+                                exc.message) from None
         if not url.startswith(("http://", "https://")):
             url = base + url
         same_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
@@ -275,7 +297,7 @@ class RegistryClient:
                           self._pull(repository), "fetch manifest from",
                           headers={"Accept": MANIFEST_ACCEPT})
         if resp.status_code != 200:
-            raise _error_from(resp, self.registry, repository, f"fetch manifest {ref} from")
+            raise self._error(resp, repository, f"fetch manifest {ref} from")
         data = resp.content
         digest = sha256_digest(data)
         if ref.startswith("sha256:") and digest != ref:
@@ -292,7 +314,7 @@ class RegistryClient:
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise _error_from(resp, self.registry, repository, f"look up manifest {ref} in")
+            raise self._error(resp, repository, f"look up manifest {ref} in")
         digest = resp.headers.get("Docker-Content-Digest", "")
         if not digest:
             info = self.get_manifest(repository, ref)
@@ -306,7 +328,7 @@ class RegistryClient:
                           self._push(repository), "push manifest to",
                           headers={"Content-Type": media_type}, body=data)
         if resp.status_code not in (200, 201, 202):
-            raise _error_from(resp, self.registry, repository, f"push manifest {ref} to")
+            raise self._error(resp, repository, f"push manifest {ref} to")
 
     # -- blobs ------------------------------------------------------------------------
 
@@ -318,7 +340,7 @@ class RegistryClient:
             return True
         if resp.status_code == 404:
             return False
-        raise _error_from(resp, self.registry, repository, f"check blob {digest} in")
+        raise self._error(resp, repository, f"check blob {digest} in")
 
     def mount_blob(self, repository: str, digest: str, source: str) -> str | None:
         """Mount a blob from another repository; return None if mounted, else an upload URL."""
@@ -329,7 +351,7 @@ class RegistryClient:
             return None
         if resp.status_code == 202 and resp.headers.get("Location"):
             return resp.headers["Location"]
-        raise _error_from(resp, self.registry, repository, f"mount blob {digest} into")
+        raise self._error(resp, repository, f"mount blob {digest} into")
 
     def upload_blob(self, repository: str, digest: str, size: int,
                     open_stream: Callable[[], AbstractContextManager[Readable]],
@@ -339,9 +361,9 @@ class RegistryClient:
             resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
                               self._push(repository), "start upload to")
             if resp.status_code != 202 or not resp.headers.get("Location"):
-                raise _error_from(resp, self.registry, repository, "start upload to")
+                raise self._error(resp, repository, "start upload to")
             location = resp.headers["Location"]
-        base = self._ping()
+        base = self.ping()
         url = location if location.startswith(("http://", "https://")) else base + location
         sep = "&" if "?" in url else "?"
         with open_stream() as stream:
@@ -355,14 +377,14 @@ class RegistryClient:
             raise ImageError(f"blob {digest} changed while it was uploaded "
                              f"(sent {body.sent} bytes with digest {body.digest})")
         if resp.status_code not in (201, 202, 204):
-            raise _error_from(resp, self.registry, repository, f"upload blob {digest} to")
+            raise self._error(resp, repository, f"upload blob {digest} to")
 
     def open_blob(self, repository: str, digest: str) -> requests.Response:
         """Start streaming a blob; the caller reads ``resp.raw`` and closes the response."""
         resp = self._send("GET", f"/v2/{repository}/blobs/{digest}", repository,
                           self._pull(repository), "fetch blob from", stream=True)
         if resp.status_code != 200:
-            err = _error_from(resp, self.registry, repository, f"fetch blob {digest} from")
+            err = self._error(resp, repository, f"fetch blob {digest} from")
             resp.close()
             raise err
         resp.raw.decode_content = False

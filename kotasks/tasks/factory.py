@@ -140,7 +140,8 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
         yield _task({
             "name": f"gobuild:{suffix}",
             "doc": f"go build {build.import_path} for {platform}",
-            "actions": [(actions.go_build, [plan.tool, request, binary])],
+            "actions": [(actions.go_build, [plan.tool, request, binary,
+                                            Destination.REGISTRY in plan.target.sinks])],
             "file_dep": list(build.inputs),
             "targets": [binary],
             "uptodate": [config_changed({

@@ -20,7 +20,7 @@ from kotasks.gobuild.packages import (
 )
 from kotasks.gobuild.toolchain import Toolchain, build_environment, find_go
 from kotasks.oci.descriptor import Platform
-from kotasks.publish.publisher import PublishTarget
+from kotasks.publish.target import PublishTarget
 from kotasks.settings import Settings
 
 

@@ -11,7 +11,7 @@ from doit.doit_cmd import DoitMain
 
 from kotasks.tasks.factory import plan_tasks
 from kotasks.tasks.plan import Plan
-from kotasks.tasks.state import doit_config
+from kotasks.tasks.state import INTERRUPTED, doit_config
 
 EXIT_INTERRUPTED = 130
 
@@ -44,5 +44,5 @@ def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
     try:
         return int(main.run(argv))
     except KeyboardInterrupt:
-        print("kotasks: interrupted; finished steps were recorded", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -23,6 +23,7 @@ from kotasks.tasks.reporter import KotasksReporter
 
 log = logging.getLogger("kotasks")
 STATE_FILE = "state.sqlite3"
+INTERRUPTED = "kotasks: interrupted; finished steps were recorded"
 
 
 def setup_logging() -> None:
@@ -38,10 +39,25 @@ def setup_logging() -> None:
     logger.propagate = False
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    # a second TERM (a process-group kill after a direct one) must not cut the state save short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def install_sigterm_handler() -> None:
-    """Make SIGTERM behave like Ctrl-C (only possible from the main thread)."""
+    """Make SIGTERM behave like Ctrl-C, and an interrupt end with one line, not a traceback."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _terminate)
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.stderr.write(INTERRUPTED + "\n")
+        else:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 def prepare_state(state_dir: str) -> str:

@@ -1,0 +1,1 @@
+"""Helpers for kotasks' tests: a real registry, independent image readers, a container runner."""

@@ -1,0 +1,81 @@
+"""Copies of Go modules to build, and the two ways to build them: ``doit`` and ``kotasks``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+FIXTURES = ROOT / "tests" / "fixtures"
+_EXECUTED = re.compile(r"^\.  (\S+)$", re.MULTILINE)
+
+
+@dataclass
+class Result:
+    """A finished kotasks or doit run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def executed(self) -> list[str]:
+        """The tasks that ran (their ``.  <task>`` progress lines)."""
+        return _EXECUTED.findall(self.stderr)
+
+    def ran(self, prefix: str) -> list[str]:
+        """The executed tasks whose names start with ``prefix``."""
+        return [t for t in self.executed if t.startswith(prefix)]
+
+    @property
+    def refs(self) -> list[str]:
+        return self.stdout.split()
+
+    def ok(self) -> Result:
+        assert self.returncode == 0, f"exit {self.returncode}\n{self.stdout}\n{self.stderr}"
+        return self
+
+
+def build_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment tests build in: offline Go, no ambient registry settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KO_", "KOTASKS_", "GOOS", "GOARCH", "GOARM", "SOURCE_DATE"))}
+    env.update({"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod",
+                "GOSUMDB": "off", "KOTASKS_QUIET": ""})
+    env.update(extra or {})
+    return env
+
+
+def copy_module(source: Path, dest: Path) -> Path:
+    """Copy a Go module (keeping symlinks) to ``dest`` and return it."""
+    shutil.copytree(source, dest, symlinks=True,
+                    ignore=shutil.ignore_patterns(".kotasks", "__pycache__"))
+    return dest
+
+
+def run_kotasks(cwd: Path, *args: str, env: dict[str, str] | None = None,
+                timeout: float = 300) -> Result:
+    """Run ``kotasks <args>`` in ``cwd``."""
+    proc = subprocess.run([sys.executable, "-m", "kotasks", *args], cwd=cwd,
+                          env=build_env(env), capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_doit(cwd: Path, *args: str, env: dict[str, str] | None = None,
+             timeout: float = 300) -> Result:
+    """Run ``doit <args>`` in ``cwd`` (which has a dodo.py using kotasks)."""
+    proc = subprocess.run([sys.executable, "-m", "doit", *args], cwd=cwd, env=build_env(env),
+                          capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def append(path: Path, text: str) -> None:
+    """Append text to a file (a new mtime, new content)."""
+    with open(path, "a") as f:
+        f.write(text)

@@ -1,0 +1,101 @@
+"""A Docker registry token service (Bearer auth) for tests, on 127.0.0.1.
+
+It signs RS256 JWTs with a self-signed certificate that the registry trusts, grants pull and
+push to a known user and pull only to anonymous clients, and records every request it gets
+(with whether credentials came along) so tests can check where credentials went.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+SERVICE, ISSUER = "kotasks-test-registry", "kotasks-test-issuer"
+
+
+@dataclass
+class TokenServer:
+    """A running token service; ``realm`` goes into the registry's config."""
+
+    realm: str
+    cert_path: Path
+    server: ThreadingHTTPServer = field(repr=False)
+    seen: list[dict[str, object]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _keypair(directory: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kotasks-token")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    path = directory / "token-cert.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert, path
+
+
+def start_token_server(directory: Path, user: str, password: str) -> TokenServer:
+    """Start the service on a free port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key, cert, cert_path = _keypair(directory)
+    x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    seen: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            query = parse_qs(urlsplit(self.path).query)
+            header = self.headers.get("Authorization", "")
+            authed = False
+            if header.startswith("Basic "):
+                given = base64.b64decode(header[6:]).decode()
+                if given != f"{user}:{password}":
+                    seen.append({"path": self.path, "credentials": True, "granted": False})
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                authed = True
+            seen.append({"path": self.path, "credentials": bool(header), "granted": True})
+            access = []
+            for scope in query.get("scope", []):
+                kind, name, actions = scope.split(":")
+                allowed = [a for a in actions.split(",") if authed or a == "pull"]
+                access.append({"type": kind, "name": name, "actions": allowed})
+            now = int(time.time())
+            claims = {"iss": ISSUER, "sub": user if authed else "", "aud": SERVICE,
+                      "exp": now + 600, "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex,
+                      "access": access}
+            token = jwt.encode(claims, key, algorithm="RS256", headers={"x5c": [x5c]})
+            body = json.dumps({"token": token, "access_token": token}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+    return TokenServer(realm, cert_path, server, seen)
