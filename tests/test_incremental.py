@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,20 @@ def test_doit_list_shows_one_build_task_per_main_package(hello: Path) -> None:
     assert names == ["build", "build:cmd/app", "build:cmd/worker"]
     everything = run_doit(hello, "list", "--all").ok().stdout
     assert "gobuild:cmd/app@linux/amd64" in everything and "base:scratch" in everything
+
+
+def test_a_commit_rebuilds_with_the_new_vcs_stamp(hello: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t",
+                        *args], cwd=hello, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    (hello / ".gitignore").write_text(".kotasks/\n")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    first = run_doit(hello, "build:cmd/worker").ok()
+    assert run_doit(hello, "build:cmd/worker").ok().executed == []
+    git("commit", "-q", "--allow-empty", "-m", "two")
+    second = run_doit(hello, "build:cmd/worker").ok()
+    assert "gobuild:cmd/worker@linux/amd64" in second.executed
+    assert second.refs != first.refs  # vcs.revision is part of the binary

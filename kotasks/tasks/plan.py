@@ -67,6 +67,43 @@ def task_key(pkg: GoPackage) -> str:
     return rel.replace(os.sep, "/")
 
 
+def vcs_inputs(workdir: str, environ: Mapping[str, str]) -> list[str]:
+    """Git files whose change changes Go's VCS stamp (``vcs.revision``) in the binary.
+
+    Go stamps binaries built inside a git repository with the HEAD commit; without these
+    file dependencies a commit would not rebuild anything. (``vcs.modified`` follows the
+    working tree's state, which is not tracked: set ``GOFLAGS=-buildvcs=false`` for
+    binaries that depend on nothing but their sources.)
+    """
+    if "-buildvcs=false" in environ.get("GOFLAGS", "").split():
+        return []
+    directory = os.path.abspath(workdir)
+    while True:
+        git = os.path.join(directory, ".git")
+        if os.path.isfile(git):  # a worktree: "gitdir: <path>"
+            with open(git) as f:
+                git = os.path.join(directory, f.read().partition("gitdir:")[2].strip())
+        if os.path.isdir(git):
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return []
+        directory = parent
+    head = os.path.join(git, "HEAD")
+    found = [head]
+    try:
+        with open(head) as f:
+            target = f.read().strip().partition("ref:")[2].strip()
+    except OSError:
+        return []
+    for candidate in (os.path.join(git, target) if target else "",
+                      os.path.join(git, "packed-refs")):
+        if candidate and os.path.isfile(candidate):
+            found.append(candidate)
+            break
+    return found
+
+
 def _platforms(settings: Settings) -> tuple[Platform, ...]:
     selection = settings.platforms
     if selection.all or not all(spec.is_concrete for spec in selection.specs):
@@ -100,6 +137,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan
     else:
         packages = [_resolve_request(graph, tool, settings.workdir, list_env, r)
                     for r in requests]
+    stamps = vcs_inputs(settings.workdir, env)
     builds = []
     seen: set[str] = set()
     for pkg in packages:
@@ -108,6 +146,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan
         seen.add(pkg.import_path)
         local = pkg.import_path in graph.packages
         inputs = graph.inputs(pkg.import_path) if local else list(graph.module_files)
+        inputs += stamps
         builds.append(PackageBuild(
             key=task_key(pkg) if local else pkg.import_path,
             import_path=pkg.import_path,
