@@ -118,3 +118,50 @@ def test_credentials_are_not_sent_to_a_plain_http_token_service_on_another_host(
     finally:
         reg.stop()
         tokens.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.support.tokenserver import self_signed
+
+    work = tmp_path_factory.mktemp("tls")
+    key, cert = self_signed("kotasks-registry")
+    (work / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (work / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    reg = start_registry(work / "reg", tls=(work / "cert.pem", work / "key.pem"))
+    yield reg
+    reg.stop()
+
+
+def test_self_signed_registry_needs_insecure_registry(hello: Path, tls_registry: Registry,
+                                                      tmp_path: Path) -> None:
+    env = {"KO_DOCKER_REPO": f"{tls_registry.host}/tls"}
+    failed = run_kotasks(hello, "build", "./cmd/worker", env=env)
+    [line] = _error_lines(failed.stderr)
+    assert tls_registry.host in line and "certificate verify failed" in line
+    ok = run_kotasks(hello, "build", "./cmd/worker", "--insecure-registry", env=env).ok()
+    run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ok.refs[0]}"])
+
+
+def test_base_image_is_pulled_with_bearer_credentials(
+        hello: Path, token_registry: tuple[Registry, TokenServer], tmp_path: Path) -> None:
+    from tests.support.images import write_base_layout
+
+    reg, _tokens = token_registry
+    layout = write_base_layout(tmp_path / "base")
+    run(["skopeo", "copy", "--dest-tls-verify=false", f"--dest-creds={USER}:{PASSWORD}",
+         layout.ref, f"docker://{reg.host}/private/base:latest"])
+    (hello / ".ko.yaml").write_text(f"defaultBaseImage: {reg.host}/private/base\n")
+    env = {"KO_DOCKER_REPO": f"{reg.host}/withbase",
+           **docker_config(tmp_path / "docker", reg.host)}
+    result = run_kotasks(hello, "build", "./cmd/worker", env=env).ok()
+    manifest = json.loads(run(["skopeo", "inspect", "--raw", "--tls-verify=false",
+                               f"--creds={USER}:{PASSWORD}",
+                               f"docker://{result.refs[0]}"]).stdout)
+    assert len(manifest["layers"]) == 3
+    assert manifest["annotations"]["org.opencontainers.image.base.name"] == (
+        f"{reg.host}/private/base:latest")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 
 from kotasks.baseimage import BaseRecord
 from kotasks.naming import image_name
@@ -18,9 +18,16 @@ log = logging.getLogger("kotasks")
 
 
 
-@functools.cache
+_noted: set[str] = set()
+_noted_lock = threading.Lock()
+
+
 def _note_embedded_default(path: str, example: str) -> None:
     """Say once per run where images go when there is no KO_DOCKER_REPO."""
+    with _noted_lock:
+        if path in _noted:
+            return
+        _noted.add(path)
     log.info("KO_DOCKER_REPO is not set: images go to the OCI layout %s (try `skopeo inspect "
              "oci:%s:%s`)", path, path, example)
 

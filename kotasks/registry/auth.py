@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,20 +74,22 @@ class Keychain:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path if path is not None else config_path()
         self._config: dict[str, Any] | None = None
+        self._lock = threading.Lock()
 
     def _load(self) -> dict[str, Any]:
-        if self._config is None:
-            self._config = {}
-            if self.path is not None:
-                try:
-                    data = json.loads(self.path.read_text())
-                except (OSError, ValueError) as exc:
-                    raise UserError(f"{self.path}: cannot read registry credentials: "
-                                    f"{exc.__class__.__name__}") from None
-                if not isinstance(data, dict):
-                    raise UserError(f"{self.path}: expected a JSON object")
+        with self._lock:  # push threads ask at once; each must see the whole file
+            if self._config is None:
+                data: Any = {}
+                if self.path is not None:
+                    try:
+                        data = json.loads(self.path.read_text())
+                    except (OSError, ValueError) as exc:
+                        raise UserError(f"{self.path}: cannot read registry credentials: "
+                                        f"{exc.__class__.__name__}") from None
+                    if not isinstance(data, dict):
+                        raise UserError(f"{self.path}: expected a JSON object")
                 self._config = data
-        return self._config
+            return self._config
 
     def resolve(self, registry: str, repository: str = "") -> Credentials | None:
         """Return credentials for ``registry`` (trying ``registry/repository`` first)."""

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import urllib.parse
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -121,7 +122,12 @@ class RegistryClient:
         self._requests = requests
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
-        self._session.verify = not insecure
+        # per request, so that REQUESTS_CA_BUNDLE cannot turn verification back on
+        self._verify: bool | None = False if insecure else None
+        if insecure:  # asked for: no warning on every request
+            import urllib3
+
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self._lock = threading.Lock()
         self._base: str | None = None
         self._challenge: tuple[str, dict[str, str]] | None = None
@@ -143,7 +149,8 @@ class RegistryClient:
             for scheme in schemes:
                 url = f"{scheme}://{self.registry}/v2/"
                 try:
-                    resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False)
+                    resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False,
+                                             verify=self._verify)
                 except self._requests.exceptions.RequestException as exc:
                     last = exc
                     continue
@@ -215,12 +222,13 @@ class RegistryClient:
                 form = dict(query) | {"grant_type": "refresh_token", "client_id": "kotasks",
                                       "refresh_token": creds.identity_token,
                                       "scope": " ".join(scopes)}
-                resp = self._session.post(realm, data=form, timeout=_TIMEOUT)
+                resp = self._session.post(realm, data=form, timeout=_TIMEOUT,
+                                          verify=self._verify)
             else:
                 if creds is not None and trusted and creds.has_password:
                     headers["Authorization"] = creds.basic()
                 resp = self._session.get(realm, params=query, headers=headers,
-                                         timeout=_TIMEOUT)
+                                         timeout=_TIMEOUT, verify=self._verify)
         except self._requests.exceptions.RequestException as exc:
             raise RegistryError(self.registry, repository, "get a token for",
                                 message=f"token service {realm}: "
@@ -257,6 +265,7 @@ class RegistryClient:
             try:
                 resp = self._session.request(method, url, headers=hdrs, data=body,
                                              params=params, stream=stream, timeout=_TIMEOUT,
+                                             verify=self._verify,
                                              allow_redirects=method in ("GET", "HEAD"))
             except self._requests.exceptions.RequestException as exc:
                 reason = _connection_reason(exc)

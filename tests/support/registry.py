@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +43,12 @@ class Registry:
 
 
 def start_registry(workdir: Path, auth: dict[str, object] | None = None,
-                   env: dict[str, str] | None = None) -> Registry:
-    """Start a registry with filesystem storage under ``workdir`` on a free port."""
+                   env: dict[str, str] | None = None,
+                   tls: tuple[Path, Path] | None = None) -> Registry:
+    """Start a registry with filesystem storage under ``workdir`` on a free port.
+
+    ``tls`` is a (certificate, key) pair to serve HTTPS with.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
     lines = [
@@ -51,7 +56,8 @@ def start_registry(workdir: Path, auth: dict[str, object] | None = None,
         "log: {level: info, formatter: text}",
         f"storage: {{filesystem: {{rootdirectory: {workdir / 'data'}}}, "
         "delete: {enabled: true}}",
-        'http: {addr: "127.0.0.1:0", secret: kotasks-test}',
+        'http: {addr: "127.0.0.1:0", secret: kotasks-test'
+        + (f", tls: {{certificate: {tls[0]}, key: {tls[1]}}}" if tls else "") + "}",
     ]
     if auth:
         lines.append(f"auth: {json.dumps(auth)}")
@@ -74,10 +80,12 @@ def start_registry(workdir: Path, auth: dict[str, object] | None = None,
     if not host:
         proc.terminate()
         raise RuntimeError("docker-registry did not start in time")
-    scheme = "https" if auth and "tls" in auth else "http"
+    scheme = "https" if tls else "http"
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{scheme}://{host}/v2/", timeout=1)
+            with warnings.catch_warnings():  # a self-signed test certificate
+                warnings.simplefilter("ignore")
+                requests.get(f"{scheme}://{host}/v2/", timeout=1, verify=False)
             break
         except requests.ConnectionError:
             time.sleep(0.02)

@@ -42,16 +42,27 @@ class TokenServer:
 
 
 def _keypair(directory: Path) -> tuple[rsa.RSAPrivateKey, x509.Certificate, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kotasks-token")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
+    key, cert = self_signed("kotasks-token")
     path = directory / "token-cert.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key, cert, path
+
+
+def self_signed(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A key and a self-signed certificate valid for 127.0.0.1 and localhost."""
+    import ipaddress
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    alt = x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                       x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(alt, critical=False).sign(key, hashes.SHA256()))
+    return key, cert
 
 
 def start_token_server(directory: Path, user: str, password: str) -> TokenServer:
