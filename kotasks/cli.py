@@ -60,6 +60,15 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--platform", action="append", default=None, metavar="PLATFORM",
                        help="all, or os[/arch[/variant]][:osversion], comma-separated or "
                             "repeated (default linux/amd64)")
+    group.add_argument("--ldflags", action="append", default=None, metavar="LDFLAGS",
+                       help="ldflags for go build (repeatable; replace the .ko.yaml ones)")
+    _flag(group, "--disable-optimizations", help="build with -gcflags 'all=-N -l'")
+    group.add_argument("--image-label", action="append", default=None, metavar="KEY=VALUE",
+                       help="a label for the image config (repeatable)")
+    group.add_argument("--image-annotation", action="append", default=None,
+                       metavar="KEY=VALUE", help="an annotation for the manifest (repeatable)")
+    group.add_argument("--image-user", default="", metavar="USER",
+                       help="the user the image runs as")
     own = parser.add_argument_group("kotasks")
     own.add_argument("--force", action="store_true",
                      help="run every step even if up to date (e.g. the registry lost images)")
@@ -88,7 +97,10 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "insecure_registry": args.insecure_registry, "oci_layout_path": args.oci_layout_path,
         "preserve_import_paths": args.preserve_import_paths,
         "base_import_paths": args.base_import_paths, "bare": args.bare,
-        "jobs": args.jobs, "platform": args.platform or [],
+        "jobs": args.jobs, "platform": args.platform or [], "ldflags": args.ldflags or [],
+        "disable_optimizations": args.disable_optimizations,
+        "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
+        "image_user": args.image_user,
     }
     if args.tags is not None:
         options["tags"] = args.tags

@@ -121,6 +121,16 @@ def string_list(value: Any, where: str, key: str, scalar_splits: bool = True) ->
     raise ConfigError(where, key, f"expected a list of strings, got {_type_name(value)}")
 
 
+def env_entries(value: Any, where: str, key: str) -> tuple[str, ...]:
+    """A list of ``KEY=VALUE`` strings (a scalar splits on whitespace)."""
+    entries = string_list(value, where, key)
+    for i, entry in enumerate(entries):
+        name, sep, _ = entry.partition("=")
+        if not sep or not name:
+            raise ConfigError(where, f"{key}[{i}]", f"expected KEY=VALUE, got {entry!r}")
+    return entries
+
+
 def _warn_unknown(key: str, valid: tuple[str, ...], where: str, path: str) -> None:
     lowered = {k.lower(): k for k in valid}
     near = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.5)
@@ -154,7 +164,7 @@ def _parse_builds(value: Any, where: str) -> tuple[BuildConfig, ...]:
             index=i, id=build_id,
             dir=_string(fields.get("dir", "."), where, f"{key}.dir") or ".",
             main=_string(fields.get("main", "."), where, f"{key}.main") or ".",
-            env=string_list(fields["env"], where, f"{key}.env") if "env" in fields else None,
+            env=env_entries(fields["env"], where, f"{key}.env") if "env" in fields else None,
             flags=string_list(fields["flags"], where, f"{key}.flags")
             if "flags" in fields else None,
             ldflags=string_list(fields["ldflags"], where, f"{key}.ldflags", scalar_splits=False)
@@ -227,7 +237,8 @@ def load_config(workdir: str, environ: Mapping[str, str]) -> KoConfig:
         default_base_image=_string(base, where, "defaultBaseImage") if base else "",
         base_image_overrides=overrides,
         default_platforms=listed("defaultPlatforms"),
-        default_env=listed("defaultEnv"),
+        default_env=env_entries(values["defaultEnv"], sources["defaultEnv"].split(": ")[0],
+                                "defaultEnv") if "defaultEnv" in values else (),
         default_flags=listed("defaultFlags"),
         default_ldflags=listed("defaultLdflags"),
         builds=_parse_builds(values["builds"], where) if values.get("builds") else (),

@@ -6,6 +6,7 @@ arguments of :func:`kotasks.tasks` in a ``dodo.py``, so both accept the same thi
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
@@ -40,6 +41,11 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "bare": False,
     "platform": [],
     "jobs": 0,
+    "ldflags": [],
+    "disable_optimizations": False,
+    "image_label": [],
+    "image_annotation": [],
+    "image_user": "",
 }
 
 
@@ -70,6 +76,11 @@ class Settings:
     jobs: int
     source_date_epoch: int | None
     kodata_date_epoch: int | None
+    ldflags: tuple[str, ...] = ()
+    disable_optimizations: bool = False
+    image_labels: tuple[tuple[str, str], ...] = ()
+    image_annotations: tuple[tuple[str, str], ...] = ()
+    image_user: str = ""
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
@@ -88,6 +99,14 @@ def parse_base(reference: str, where: str) -> Reference | None:
     if reference == SCRATCH:
         return None
     return parse_reference(reference, f"{where}: base image")
+
+
+def check_no_toolexec(args: Sequence[str], goflags: str, where: str) -> None:
+    """Reject ``-toolexec`` in build flags or GOFLAGS, as ko does."""
+    for token in [*args, *goflags.split()]:
+        if token in ("-toolexec", "--toolexec") or token.startswith(("-toolexec=",
+                                                                     "--toolexec=")):
+            raise UserError(f"{where}: -toolexec is not allowed (ko rejects it)")
 
 
 def _epoch(environ: Mapping[str, str], name: str) -> int | None:
@@ -118,6 +137,25 @@ def merge_options(options: Mapping[str, Any]) -> dict[str, Any]:
         raise UserError(f"unknown option(s) {', '.join(unknown)}; known: "
                         f"{', '.join(sorted(OPTION_DEFAULTS))}")
     return {**OPTION_DEFAULTS, **options}
+
+
+def _pairs(values: Sequence[str], flag: str) -> tuple[tuple[str, str], ...]:
+    """``key=value`` flags (split at the first ``=``), in order."""
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {value!r}: expected key=value")
+        pairs.append((key, rest))
+    return tuple(pairs)
+
+
+def _ldflags(values: Sequence[str]) -> tuple[str, ...]:
+    """``--ldflags`` values, comma-split as cobra's string slices are (quotes group)."""
+    out: list[str] = []
+    for value in values:
+        out.extend(next(csv.reader([value])) if value else [])
+    return tuple(out)
 
 
 def _tags(values: Sequence[str]) -> tuple[str, ...]:
@@ -180,6 +218,7 @@ def load_settings(workdir: str, options: Mapping[str, Any],
     platforms = select_platforms(_as_list(opts["platform"], "platform"),
                                  config.default_platforms, config.where("defaultPlatforms"),
                                  env)
+    check_no_toolexec([], env.get("GOFLAGS", ""), "GOFLAGS")
     jobs = int(opts["jobs"] or 0)
     if jobs < 0:
         raise UserError(f"--jobs={jobs}: expected 0 (one per core) or a positive number")
@@ -190,5 +229,11 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         insecure=bool(opts["insecure_registry"]), naming=naming, platforms=platforms,
         jobs=jobs or (os.cpu_count() or 1),
         source_date_epoch=_epoch(env, "SOURCE_DATE_EPOCH"),
-        kodata_date_epoch=_epoch(env, "KO_DATA_DATE_EPOCH"), environ=env)
+        kodata_date_epoch=_epoch(env, "KO_DATA_DATE_EPOCH"),
+        ldflags=_ldflags(_as_list(opts["ldflags"], "ldflags")),
+        disable_optimizations=bool(opts["disable_optimizations"]),
+        image_labels=_pairs(_as_list(opts["image_label"], "image_label"), "--image-label"),
+        image_annotations=_pairs(_as_list(opts["image_annotation"], "image_annotation"),
+                                 "--image-annotation"),
+        image_user=str(opts["image_user"] or ""), environ=env)
 

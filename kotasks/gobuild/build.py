@@ -12,8 +12,9 @@ from pathlib import Path
 
 from kotasks.errors import GoError
 from kotasks.fsutil import same_content
-from kotasks.gobuild.toolchain import Toolchain, check_no_toolexec
+from kotasks.gobuild.toolchain import Toolchain
 from kotasks.oci.descriptor import Platform
+from kotasks.settings import check_no_toolexec
 
 log = logging.getLogger("kotasks")
 

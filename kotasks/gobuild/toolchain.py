@@ -90,14 +90,6 @@ def relevant_environment(env: Mapping[str, str]) -> dict[str, str]:
             and k not in _LOCATION_VARS}
 
 
-def check_no_toolexec(args: Sequence[str], goflags: str, where: str) -> None:
-    """Reject ``-toolexec`` in build flags or GOFLAGS, as ko does."""
-    for token in [*args, *goflags.split()]:
-        if token in ("-toolexec", "--toolexec") or token.startswith(("-toolexec=",
-                                                                     "--toolexec=")):
-            raise UserError(f"{where}: -toolexec is not allowed (ko rejects it)")
-
-
 @dataclass(frozen=True)
 class Toolchain:
     """A located ``go`` binary and a way to run it."""

@@ -22,10 +22,9 @@ from doit.task import Task, dict_to_task
 from doit.tools import config_changed, timeout
 
 from kotasks import __version__
-from kotasks.gobuild.build import BuildRequest
 from kotasks.gobuild.image import ImageOptions
 from kotasks.gobuild.kodata import allowed_root, kodata_inputs
-from kotasks.gobuild.toolchain import build_environment, relevant_environment
+from kotasks.gobuild.toolchain import relevant_environment
 from kotasks.oci.layer import LAYER_FORMAT
 from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
@@ -129,14 +128,12 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
         }, parent)
 
     images: dict[str, str] = {}
-    for platform in build.platforms:
+    capability = build.capability.hex() if build.capability else ""
+    for request in build.requests:
+        platform = request.platform
         windows = platform.os == "windows"
         suffix = f"{build.key}@{platform}"
         binary = os.path.join(state_bin, build.key, platform.slug(), build.binary_name)
-        env = build_environment(platform, settings.environ, settings.config.default_env)
-        request = BuildRequest(build.import_path, build.workdir, platform, env,
-                               flags=settings.config.default_flags,
-                               ldflags=settings.config.default_ldflags)
         yield _task({
             "name": f"gobuild:{suffix}",
             "doc": f"go build {build.import_path} for {platform}",
@@ -147,22 +144,28 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
             "uptodate": [config_changed({
                 "v": __version__, "r": RECIPE, "go": plan.go_version,
                 "import_path": build.import_path, "platform": str(platform),
-                "workdir": build.workdir, "env": relevant_environment(env),
-                "flags": list(request.flags), "ldflags": list(request.ldflags)})],
+                "workdir": build.workdir, "env": relevant_environment(request.env),
+                "flags": list(request.flags), "ldflags": list(request.ldflags),
+                "disable_optimizations": request.disable_optimizations})],
             "io": {"capture": False},
         }, parent)
         yield _task({
             "name": f"layer:{suffix}",
             "doc": f"binary layer of {build.import_path} for {platform}",
             "actions": [(actions.make_binary_layer,
-                         [store, binary, build.binary_name, windows, ""])],
+                         [store, binary, build.binary_name, windows,
+                          "" if windows else capability])],
             "file_dep": [binary],
             "uptodate": [config_changed({"v": __version__, "r": RECIPE, "format": LAYER_FORMAT,
-                                         "name": build.binary_name, "windows": windows}),
+                                         "name": build.binary_name, "windows": windows,
+                                         "capability": "" if windows else capability}),
                          _blob_present(Layout(store))],
             "io": {"capture": False},
         }, parent)
         options = ImageOptions(build.import_path, build.binary_name,
+                               labels=settings.image_labels,
+                               annotations=settings.image_annotations,
+                               user=settings.image_user,
                                source_date_epoch=settings.source_date_epoch,
                                kodata_date_epoch=settings.kodata_date_epoch)
         kodata_task = kodata_task_name(build.key, windows)
@@ -178,6 +181,8 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
             "uptodate": [config_changed({
                 "v": __version__, "r": RECIPE, "platform": str(platform),
                 "import_path": build.import_path, "name": build.binary_name,
+                "labels": [list(p) for p in options.labels],
+                "annotations": [list(p) for p in options.annotations], "user": options.user,
                 "source_date_epoch": settings.source_date_epoch,
                 "kodata_date_epoch": settings.kodata_date_epoch}),
                 _blob_present(Layout(store))],

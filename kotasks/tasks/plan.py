@@ -1,17 +1,28 @@
 """Load-time wiring: settings + ``go list`` → the packages to build, each with its inputs.
 
 Nothing here runs a build; it decides *what* the tasks are, cheaply enough for a no-op run
-(the package listing is cached, see :mod:`kotasks.gobuild.packages`).
+(package listings are cached, see :mod:`kotasks.gobuild.packages`). It is ko's
+``resolver.go``: ``.ko.yaml`` entries, flags and the environment meet here, once.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kotasks.errors import UserError
-from kotasks.gobuild.build import binary_name
+from kotasks.gobuild.build import BuildRequest, binary_name
+from kotasks.gobuild.buildconfig import (
+    BuildInputs,
+    ResolvedEntry,
+    build_inputs,
+    entry_for,
+    entry_for_local_path,
+    render_flags,
+    resolve_entries,
+)
 from kotasks.gobuild.packages import (
     GoPackage,
     PackageGraph,
@@ -19,9 +30,10 @@ from kotasks.gobuild.packages import (
     load_package_graph,
 )
 from kotasks.gobuild.toolchain import Toolchain, build_environment, find_go
+from kotasks.gobuild.vcs import repo_root, vcs_inputs
 from kotasks.oci.descriptor import Platform
 from kotasks.publish.target import PublishTarget
-from kotasks.settings import Settings
+from kotasks.settings import Settings, check_no_toolexec
 
 
 @dataclass(frozen=True)
@@ -35,11 +47,16 @@ class PackageBuild:
     binary_name: str
     inputs: tuple[str, ...]
     base_ref: str
-    platforms: tuple[Platform, ...]
+    requests: tuple[BuildRequest, ...]
+    capability: bytes | None = None
 
     @property
     def kodata_dir(self) -> str:
         return os.path.join(self.package_dir, "kodata")
+
+    @property
+    def platforms(self) -> tuple[Platform, ...]:
+        return tuple(r.platform for r in self.requests)
 
 
 @dataclass(frozen=True)
@@ -67,43 +84,6 @@ def task_key(pkg: GoPackage) -> str:
     return rel.replace(os.sep, "/")
 
 
-def vcs_inputs(workdir: str, environ: Mapping[str, str]) -> list[str]:
-    """Git files whose change changes Go's VCS stamp (``vcs.revision``) in the binary.
-
-    Go stamps binaries built inside a git repository with the HEAD commit; without these
-    file dependencies a commit would not rebuild anything. (``vcs.modified`` follows the
-    working tree's state, which is not tracked: set ``GOFLAGS=-buildvcs=false`` for
-    binaries that depend on nothing but their sources.)
-    """
-    if "-buildvcs=false" in environ.get("GOFLAGS", "").split():
-        return []
-    directory = os.path.abspath(workdir)
-    while True:
-        git = os.path.join(directory, ".git")
-        if os.path.isfile(git):  # a worktree: "gitdir: <path>"
-            with open(git) as f:
-                git = os.path.join(directory, f.read().partition("gitdir:")[2].strip())
-        if os.path.isdir(git):
-            break
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return []
-        directory = parent
-    head = os.path.join(git, "HEAD")
-    found = [head]
-    try:
-        with open(head) as f:
-            target = f.read().strip().partition("ref:")[2].strip()
-    except OSError:
-        return []
-    for candidate in (os.path.join(git, target) if target else "",
-                      os.path.join(git, "packed-refs")):
-        if candidate and os.path.isfile(candidate):
-            found.append(candidate)
-            break
-    return found
-
-
 def _platforms(settings: Settings) -> tuple[Platform, ...]:
     selection = settings.platforms
     if selection.all or not all(spec.is_concrete for spec in selection.specs):
@@ -111,55 +91,96 @@ def _platforms(settings: Settings) -> tuple[Platform, ...]:
     return tuple(spec.platform() for spec in selection.specs)
 
 
-def _resolve_request(graph: PackageGraph, tool: Toolchain, workdir: str,
-                     env: Mapping[str, str], request: str) -> GoPackage:
-    """Map a CLI argument (``./cmd/app``, an import path, ``ko://…``) to a main package."""
-    arg = request.removeprefix("ko://")
-    local = arg == "." or arg.startswith(("./", "../")) or os.path.isabs(arg)
-    pkg = graph.by_dir(os.path.join(workdir, arg)) if local else graph.packages.get(arg)
-    if pkg is None:
-        pkg = describe_package(tool, workdir, env, arg)
-    if not pkg.is_main:
-        raise UserError(f"{request}: {pkg.import_path} is package {pkg.name}, not package main "
-                        "(only main packages can be built into images)")
-    return pkg
+class _Packages:
+    """Package listings per module directory, and what a request names."""
+
+    def __init__(self, settings: Settings, tool: Toolchain, platform: Platform) -> None:
+        self.settings, self.tool = settings, tool
+        self.env = build_environment(platform, settings.environ, settings.config.default_env)
+
+    @functools.cache  # noqa: B019 - one listing per directory for the life of the plan
+    def graph(self, directory: str) -> PackageGraph:
+        return load_package_graph(self.tool, directory, self.env, self.settings.state_dir)
+
+    def describe(self, directory: str, pattern: str) -> GoPackage:
+        return describe_package(self.tool, directory, self.env, pattern)
+
+    def request(self, request: str, entries: Sequence[ResolvedEntry]
+                ) -> tuple[GoPackage, str]:
+        """Map ``./cmd/app``, an import path or ``ko://…`` to (main package, its module dir)."""
+        workdir = self.settings.workdir
+        arg = request.removeprefix("ko://")
+        local = arg == "." or arg.startswith(("./", "../")) or os.path.isabs(arg)
+        root = self.graph(os.path.abspath(workdir))
+        pkg = root.by_dir(os.path.join(workdir, arg)) if local else root.packages.get(arg)
+        directory = root.root
+        if pkg is None:
+            resolved = (entry_for_local_path(entries, os.path.join(workdir, arg)) if local
+                        else entry_for(entries, arg))
+            if resolved is not None:
+                pkg, directory = resolved.package, resolved.directory
+            else:
+                pkg = self.describe(workdir, arg)
+        if not pkg.is_main:
+            raise UserError(f"{request}: {pkg.import_path} is package {pkg.name}, not package "
+                            "main (only main packages can be built into images)")
+        return pkg, directory
+
+
+def _requests(settings: Settings, tool: Toolchain, pkg: GoPackage, directory: str,
+              inputs: BuildInputs, platforms: Sequence[Platform]) -> tuple[BuildRequest, ...]:
+    out = []
+    for platform in platforms:
+        env = build_environment(platform, settings.environ, inputs.env)
+        flags = render_flags(inputs.flags, tool, directory, env, settings.source_date_epoch)
+        ldflags = render_flags(inputs.ldflags, tool, directory, env,
+                               settings.source_date_epoch)
+        for sourced, flag in zip(inputs.flags, flags, strict=True):
+            check_no_toolexec([flag], "", sourced.where)
+        check_no_toolexec([], env.get("GOFLAGS", ""), "GOFLAGS")
+        out.append(BuildRequest(pkg.import_path, _rel(directory), platform, env, flags,
+                                ldflags, settings.disable_optimizations))
+    return tuple(out)
 
 
 def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan:
-    """Decide the packages (all mains under the module, or the requested ones) and inputs."""
+    """Decide the packages (all mains, or the requested ones) and everything they need."""
     env = settings.environ
     tool = Toolchain(find_go(env))
     platforms = _platforms(settings)
-    list_env = build_environment(platforms[0], env, settings.config.default_env)
-    graph = load_package_graph(tool, settings.workdir, list_env, settings.state_dir)
+    packages = _Packages(settings, tool, platforms[0])
+    workdir = os.path.abspath(settings.workdir)
+    entries = resolve_entries(settings.config, workdir, repo_root(workdir), packages.graph,
+                              packages.describe)
     if requests is None:
-        packages = graph.mains()
+        chosen = [(p, workdir) for p in packages.graph(workdir).mains()]
+        chosen += [(e.package, e.directory) for e in entries]
     else:
-        packages = [_resolve_request(graph, tool, settings.workdir, list_env, r)
-                    for r in requests]
-    stamps = vcs_inputs(settings.workdir, env)
-    builds = []
-    seen: set[str] = set()
-    for pkg in packages:
-        if pkg.import_path in seen:
+        chosen = [packages.request(r, entries) for r in requests]
+    stamps = vcs_inputs(workdir, env)
+    builds: dict[str, PackageBuild] = {}
+    for pkg, directory in chosen:
+        if pkg.import_path in builds:
             continue
-        seen.add(pkg.import_path)
+        graph = packages.graph(directory)
         local = pkg.import_path in graph.packages
         inputs = graph.inputs(pkg.import_path) if local else list(graph.module_files)
-        inputs += stamps
-        builds.append(PackageBuild(
+        resolved = entry_for(entries, pkg.import_path)
+        build = build_inputs(settings.config, resolved, settings.ldflags)
+        builds[pkg.import_path] = PackageBuild(
             key=task_key(pkg) if local else pkg.import_path,
             import_path=pkg.import_path,
             package_dir=_rel(pkg.dir),
-            workdir=_rel(settings.workdir),
+            workdir=_rel(directory),
             binary_name=binary_name(pkg.import_path),
-            inputs=tuple(_rel(p) for p in inputs),
+            inputs=tuple(_rel(p) for p in [*inputs, *stamps]),
             base_ref=settings.base_for(pkg.import_path),
-            platforms=platforms,
-        ))
+            requests=_requests(settings, tool, pkg, directory, build, platforms),
+            capability=build.capability,
+        )
     target = PublishTarget(sinks=settings.sinks, docker_repo=settings.docker_repo,
                            layout_path=settings.layout_path, tags=settings.tags,
                            tag_only=settings.tag_only, naming=settings.naming,
                            insecure=settings.insecure, jobs=settings.jobs,
                            embedded_default=settings.embedded_default)
-    return Plan(settings, tool, tool.version(), tuple(builds), target)
+    return Plan(settings, tool, tool.version(), tuple(builds.values()), target)

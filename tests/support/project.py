@@ -79,3 +79,27 @@ def append(path: Path, text: str) -> None:
     """Append text to a file (a new mtime, new content)."""
     with open(path, "a") as f:
         f.write(text)
+
+
+def image_file(module: Path, ref: str, path: str, dest: Path) -> Path:
+    """Copy a file out of the top layer of an image in the module's ``.kotasks/oci``."""
+    import tarfile
+
+    from kotasks.oci.layout import Layout
+    from kotasks.oci.manifest import parse_manifest
+
+    layout = Layout(module / ".kotasks" / "oci")
+    manifest = parse_manifest(layout.read(ref.split("@")[1]))
+    with tarfile.open(layout.blob_path(manifest.layers[-1].digest), "r:gz") as tar:
+        member = tar.extractfile(path)
+        assert member is not None, f"{path} is not in the binary layer"
+        dest.write_bytes(member.read())
+    dest.chmod(0o755)
+    return dest
+
+
+def run_image_binary(module: Path, ref: str, name: str, dest: Path) -> str:
+    """Run the image's ``/ko-app/<name>`` binary here (it is static); return its output."""
+    binary = image_file(module, ref, f"/ko-app/{name}", dest / name)
+    proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=30)
+    return (proc.stdout + proc.stderr).strip()
