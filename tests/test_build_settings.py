@@ -67,7 +67,7 @@ def test_env_git_and_date_templates_reach_the_binary(module: Path, tmp_path: Pat
 
 
 def test_git_values_outside_a_repository_are_ko_defaults(module: Path, tmp_path: Path) -> None:
-    git_values = "|".join("{{.Git.%s}}" % k for k in (
+    git_values = "|".join("{{.Git." + k + "}}" for k in (
         "Tag", "ShortCommit", "TreeState", "CommitTimestamp", "CommitDate"))
     write_config(module, f"defaultLdflags:\n- -X main.extra={git_values}\n")
     out = show(module, tmp_path)
