@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -120,10 +121,39 @@ def fetch_blob(store: Layout, record: BaseRecord, digest: str) -> None:
 
 
 def base_platforms(store: Layout, record: BaseRecord) -> list[Descriptor]:
-    """The entries of a base index (an empty list for a single image or scratch)."""
+    """The entries of a base index (an empty list for a single image or scratch).
+
+    A nested index is an error, as in ko.
+    """
     if record.is_scratch or record.media_type not in INDEXES:
         return []
-    return list(parse_index(store.read(record.digest), record.media_type).manifests)
+    entries = list(parse_index(store.read(record.digest), record.media_type).manifests)
+    for entry in entries:
+        if entry.media_type in INDEXES:
+            raise ImageError(f"base image {record.reference}: nested index {entry.digest} is "
+                             "not supported")
+    return entries
+
+
+def matching_entry(entries: Sequence[Descriptor], platform: Platform) -> Descriptor | None:
+    """The first base index entry (attestations skipped) an image for ``platform`` uses."""
+    wanted = PlatformSpec(platform.os, platform.architecture, platform.variant,
+                          platform.os_version)
+    for entry in entries:
+        found = entry.platform
+        if found is not None and "unknown" not in (found.os, found.architecture) and \
+                wanted.matches(found):
+            return entry
+    return None
+
+
+def single_image_platform(store: Layout, record: BaseRecord) -> Platform:
+    """A single-image base's platform as ko reads it: os, architecture, os.version."""
+    raw = _fetch_json_blob(store, record, record.digest, manifest=True)
+    manifest = parse_manifest(raw, media_type_of(raw, record.media_type))
+    config = json.loads(_fetch_json_blob(store, record, manifest.config.digest, manifest=False))
+    return Platform(str(config.get("os") or "linux"), str(config.get("architecture") or "amd64"),
+                    "", str(config.get("os.version") or ""))
 
 
 def _scratch(record: BaseRecord, platform: Platform) -> BaseImage:
@@ -147,20 +177,13 @@ def base_for_platform(store: Layout, record: BaseRecord, platform: Platform) -> 
         return _scratch(record, platform)
     digest, media_type = record.digest, record.media_type
     if media_type in INDEXES:
-        wanted = PlatformSpec(platform.os, platform.architecture, platform.variant,
-                              platform.os_version)
         entries = base_platforms(store, record)
-        for entry in entries:
-            if entry.media_type in INDEXES:
-                raise ImageError(f"base image {record.reference}: nested index {entry.digest} "
-                                 "is not supported")
-        usable = [e for e in entries if e.platform is not None
-                  and "unknown" not in (e.platform.os, e.platform.architecture)]
-        match = next((e for e in usable if e.platform and wanted.matches(e.platform)), None)
+        match = matching_entry(entries, platform)
         if match is None:
-            offered = ", ".join(str(e.platform) for e in usable) or "nothing"
+            offered = ", ".join(str(e.platform) for e in entries if e.platform is not None
+                                and "unknown" not in (e.platform.os, e.platform.architecture))
             raise UserError(f"base image {record.reference} has no {platform} image "
-                            f"(it offers {offered})")
+                            f"(it offers {offered or 'nothing'})")
         digest, media_type = match.digest, match.media_type
     raw = _fetch_json_blob(store, record, digest, manifest=True)
     manifest = parse_manifest(raw, media_type_of(raw, media_type))

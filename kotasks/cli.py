@@ -56,10 +56,10 @@ def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
 def _add_build_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("building (as ko)")
     group.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
-                       help="concurrent builds and pushes (default: number of cores)")
+                       help="concurrent steps (default: number of cores + 1)")
     group.add_argument("--platform", action="append", default=None, metavar="PLATFORM",
                        help="all, or os[/arch[/variant]][:osversion], comma-separated or "
-                            "repeated (default linux/amd64)")
+                            "repeated (default: defaultPlatforms, else linux/amd64)")
     group.add_argument("--ldflags", action="append", default=None, metavar="LDFLAGS",
                        help="ldflags for go build (repeatable; replace the .ko.yaml ones)")
     _flag(group, "--disable-optimizations", help="build with -gcflags 'all=-N -l'")

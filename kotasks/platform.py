@@ -86,6 +86,24 @@ class PlatformSelection:
         return "all" if self.all else ",".join(str(s) for s in self.specs)
 
 
+def select_entries(selection: PlatformSelection, entries: Sequence[Platform | None],
+                   what: str) -> list[int]:
+    """Indices of the base index entries a selection builds, in the index's order.
+
+    Entries whose os or architecture is ``unknown`` (attestations) are skipped, even for
+    ``all``; an entry without a platform matches only ``all``. None matching is an error that
+    lists what the index offers.
+    """
+    usable = [i for i, p in enumerate(entries)
+              if p is None or "unknown" not in (p.os, p.architecture)]
+    chosen = [i for i in usable if selection.matches(entries[i])]
+    if not chosen:
+        offered = ", ".join(str(entries[i]) for i in usable if entries[i] is not None)
+        raise UserError(f"{what} has no image for platform {selection} (it offers "
+                        f"{offered or 'no platform'})")
+    return chosen
+
+
 def split_platform_values(values: Iterable[str]) -> list[str]:
     """Flatten comma-separated and repeated values, dropping empty ones."""
     return [v.strip() for value in values for v in value.split(",") if v.strip()]

@@ -25,6 +25,8 @@ log = logging.getLogger("kotasks")
 DEFAULT_BASE_IMAGE = "gcr.io/distroless/static:nonroot"
 #: the empty base image: no layers, a config naming only the platform
 SCRATCH = "scratch"
+#: seconds before a base image tag is looked up again (KOTASKS_BASE_TTL)
+DEFAULT_BASE_TTL = 3600
 STATE_DIR = ".kotasks"
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
@@ -81,6 +83,7 @@ class Settings:
     image_labels: tuple[tuple[str, str], ...] = ()
     image_annotations: tuple[tuple[str, str], ...] = ()
     image_user: str = ""
+    base_ttl: int = DEFAULT_BASE_TTL
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
@@ -107,6 +110,21 @@ def check_no_toolexec(args: Sequence[str], goflags: str, where: str) -> None:
         if token in ("-toolexec", "--toolexec") or token.startswith(("-toolexec=",
                                                                      "--toolexec=")):
             raise UserError(f"{where}: -toolexec is not allowed (ko rejects it)")
+
+
+def default_jobs() -> int:
+    """Concurrent steps when ``--jobs`` is 0: one more than the cores, so that one
+    platform's link overlaps another's compression."""
+    return (os.cpu_count() or 1) + 1
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name, "")
+    if not value:
+        return default
+    if not value.isdigit():
+        raise UserError(f"{name}={value}: expected a number of seconds (0 or more)")
+    return int(value)
 
 
 def _epoch(environ: Mapping[str, str], name: str) -> int | None:
@@ -227,7 +245,7 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         sinks=tuple(sinks), layout_path=layout_path, embedded_default=embedded, tags=tags,
         tag_only=tag_only,
         insecure=bool(opts["insecure_registry"]), naming=naming, platforms=platforms,
-        jobs=jobs or (os.cpu_count() or 1),
+        jobs=jobs or default_jobs(),
         source_date_epoch=_epoch(env, "SOURCE_DATE_EPOCH"),
         kodata_date_epoch=_epoch(env, "KO_DATA_DATE_EPOCH"),
         ldflags=_ldflags(_as_list(opts["ldflags"], "ldflags")),
@@ -235,5 +253,6 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         image_labels=_pairs(_as_list(opts["image_label"], "image_label"), "--image-label"),
         image_annotations=_pairs(_as_list(opts["image_annotation"], "image_annotation"),
                                  "--image-annotation"),
-        image_user=str(opts["image_user"] or ""), environ=env)
+        image_user=str(opts["image_user"] or ""),
+        base_ttl=_seconds(env, "KOTASKS_BASE_TTL", DEFAULT_BASE_TTL), environ=env)
 

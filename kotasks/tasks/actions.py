@@ -83,12 +83,15 @@ def make_binary_layer(store: str, binary: str, name: str, windows: bool,
 
 
 @guarded
-def fetch_base(store: str, reference: str, insecure: bool) -> dict[str, Any]:
+def fetch_base(store: str, state_dir: str, reference: str, insecure: bool) -> dict[str, Any]:
     """Resolve the base reference (one HEAD for a tag); return the base record."""
     from kotasks.baseimage import resolve_base
     from kotasks.oci.layout import Layout
+    from kotasks.tasks.bases import remember
 
-    return resolve_base(Layout(store), reference, insecure).to_json()
+    record = resolve_base(Layout(store), reference, insecure)
+    remember(state_dir, record)
+    return record.to_json()
 
 
 @guarded
@@ -104,6 +107,22 @@ def make_image(store: str, platform: Platform, options: ImageOptions, kodata: di
     base_image = base_for_platform(layout, BaseRecord.from_json(base), platform)
     desc = assemble_image(layout, base_image, LayerInfo.from_json(kodata),
                           LayerInfo.from_json(layer), options)
+    return {"digest": desc.digest, "size": desc.size, "media_type": desc.media_type}
+
+
+@guarded
+def make_index(store: str, platforms: list[Platform], annotations: list[tuple[str, str]],
+               base: dict[str, Any], **images: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the index over the platforms' images; return its descriptor fields."""
+    from kotasks.baseimage import BaseRecord
+    from kotasks.gobuild.index import assemble_index
+    from kotasks.oci.descriptor import Descriptor
+    from kotasks.oci.layout import Layout
+
+    children = [(platform, Descriptor(image["media_type"], image["digest"], image["size"]))
+                for platform, image in zip(platforms, (images[f"image_{i}"] for i in
+                                                      range(len(platforms))), strict=True)]
+    desc = assemble_index(Layout(store), BaseRecord.from_json(base), children, annotations)
     return {"digest": desc.digest, "size": desc.size, "media_type": desc.media_type}
 
 

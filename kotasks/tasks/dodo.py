@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ from doit.exceptions import InvalidTask
 from doit.task import Task
 
 from kotasks.errors import KotasksError
-from kotasks.settings import STATE_DIR, load_settings
+from kotasks.settings import STATE_DIR, default_jobs, load_settings
 from kotasks.tasks.factory import plan_tasks
 from kotasks.tasks.plan import make_plan
 from kotasks.tasks.state import doit_config, install_sigterm_handler, setup_logging
@@ -33,7 +32,7 @@ def namespace(path: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``task_kotasks`` (the creator) and ``DOIT_CONFIG`` for a dodo.py."""
     setup_logging()
     install_sigterm_handler()
-    jobs = int(options.get("jobs") or 0) or (os.cpu_count() or 1)
+    jobs = int(options.get("jobs") or 0) or default_jobs()
 
     def task_kotasks() -> Iterator[Task]:
         """ko's build, as tasks: one build:<package> per main package."""

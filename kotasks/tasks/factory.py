@@ -35,7 +35,6 @@ from kotasks.tasks.reporter import PUBLISH
 
 #: bump when a task's recipe changes in a way its config_changed would not show
 RECIPE = 1
-DEFAULT_BASE_TTL = 3600
 
 
 def _blob_present(store: Layout) -> Any:
@@ -59,13 +58,6 @@ def _layout_holds(path: str, names: list[str]) -> Any:
         return all((d := layout.find_ref(n)) is not None and d.digest == digest for n in names)
 
     return check
-
-
-def _base_ttl(environ: dict[str, str]) -> int:
-    try:
-        return max(0, int(environ.get("KOTASKS_BASE_TTL", DEFAULT_BASE_TTL)))
-    except ValueError:
-        return DEFAULT_BASE_TTL
 
 
 def _task(data: dict[str, Any], parent: str | None = None) -> Task:
@@ -93,12 +85,13 @@ def base_task(plan: Plan, reference: str, parent: str) -> Task:
     if pinned:
         uptodate.append(lambda task, values: bool(values))
     else:
-        uptodate.append(timeout(_base_ttl(dict(plan.settings.environ))))
+        uptodate.append(timeout(plan.settings.base_ttl))
     uptodate.append(_blob_present(Layout(store)))
     return _task({
         "name": base_task_name(reference),
         "doc": f"resolve base image {reference}",
-        "actions": [(actions.fetch_base, [store, reference, plan.settings.insecure])],
+        "actions": [(actions.fetch_base, [store, plan.settings.state_dir, reference,
+                                          plan.settings.insecure])],
         "uptodate": uptodate,
         "io": {"capture": False},
     }, parent)
@@ -127,9 +120,9 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
             "io": {"capture": False},
         }, parent)
 
-    images: dict[str, str] = {}
+    images: list[str] = []
     capability = build.capability.hex() if build.capability else ""
-    for request in build.requests:
+    for request, inputs in zip(build.requests, build.inputs, strict=True):
         platform = request.platform
         windows = platform.os == "windows"
         suffix = f"{build.key}@{platform}"
@@ -139,7 +132,7 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
             "doc": f"go build {build.import_path} for {platform}",
             "actions": [(actions.go_build, [plan.tool, request, binary,
                                             Destination.REGISTRY in plan.target.sinks])],
-            "file_dep": list(build.inputs),
+            "file_dep": list(inputs),
             "targets": [binary],
             "uptodate": [config_changed({
                 "v": __version__, "r": RECIPE, "go": plan.go_version,
@@ -170,7 +163,7 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
                                kodata_date_epoch=settings.kodata_date_epoch)
         kodata_task = kodata_task_name(build.key, windows)
         image = f"image:{suffix}"
-        images[str(platform)] = image
+        images.append(image)
         yield _task({
             "name": image,
             "doc": f"image of {build.import_path} for {platform}",
@@ -189,7 +182,24 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
             "io": {"capture": False},
         }, parent)
 
-    artifact = next(iter(images.values()))
+    artifact = images[0]
+    if len(images) > 1:
+        artifact = f"index:{build.key}"
+        yield _task({
+            "name": artifact,
+            "doc": f"index of {build.import_path} for {len(images)} platforms",
+            "actions": [(actions.make_index, [store, list(build.platforms),
+                                              settings.image_annotations])],
+            "getargs": {"base": (base, None),
+                        **{f"image_{i}": (name, None) for i, name in enumerate(images)}},
+            "task_dep": [base, *images],
+            "uptodate": [config_changed({
+                "v": __version__, "r": RECIPE,
+                "platforms": [str(p) for p in build.platforms],
+                "annotations": [list(p) for p in settings.image_annotations]}),
+                _blob_present(Layout(store))],
+            "io": {"capture": False},
+        }, parent)
     target = plan.target
     uptodate: list[Any] = [config_changed({"v": __version__, "r": RECIPE,
                                            "import_path": build.import_path,

@@ -34,6 +34,7 @@ from kotasks.gobuild.vcs import repo_root, vcs_inputs
 from kotasks.oci.descriptor import Platform
 from kotasks.publish.target import PublishTarget
 from kotasks.settings import Settings, check_no_toolexec
+from kotasks.tasks.bases import platforms_for
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,10 @@ class PackageBuild:
     package_dir: str
     workdir: str
     binary_name: str
-    inputs: tuple[str, ...]
     base_ref: str
     requests: tuple[BuildRequest, ...]
+    #: for each request, the files its go build reads
+    inputs: tuple[tuple[str, ...], ...]
     capability: bytes | None = None
 
     @property
@@ -84,26 +86,27 @@ def task_key(pkg: GoPackage) -> str:
     return rel.replace(os.sep, "/")
 
 
-def _platforms(settings: Settings) -> tuple[Platform, ...]:
-    selection = settings.platforms
-    if selection.all or not all(spec.is_concrete for spec in selection.specs):
-        raise UserError(f"platform {selection}: name each platform as os/arch[/variant]")
-    return tuple(spec.platform() for spec in selection.specs)
-
-
 class _Packages:
     """Package listings per module directory, and what a request names."""
 
-    def __init__(self, settings: Settings, tool: Toolchain, platform: Platform) -> None:
+    def __init__(self, settings: Settings, tool: Toolchain) -> None:
         self.settings, self.tool = settings, tool
-        self.env = build_environment(platform, settings.environ, settings.config.default_env)
+        first = settings.platforms.specs[0] if settings.platforms.specs else None
+        self.host = first.platform() if first and first.is_concrete else Platform("linux",
+                                                                                  "amd64")
 
-    @functools.cache  # noqa: B019 - one listing per directory for the life of the plan
-    def graph(self, directory: str) -> PackageGraph:
-        return load_package_graph(self.tool, directory, self.env, self.settings.state_dir)
+    def env(self, platform: Platform) -> dict[str, str]:
+        return build_environment(platform, self.settings.environ,
+                                 self.settings.config.default_env)
+
+    @functools.cache  # noqa: B019 - one listing per directory and platform, per plan
+    def graph(self, directory: str, platform: Platform | None = None) -> PackageGraph:
+        """The ``./...`` listing of a module directory as Go sees it for ``platform``."""
+        return load_package_graph(self.tool, directory, self.env(platform or self.host),
+                                  self.settings.state_dir)
 
     def describe(self, directory: str, pattern: str) -> GoPackage:
-        return describe_package(self.tool, directory, self.env, pattern)
+        return describe_package(self.tool, directory, self.env(self.host), pattern)
 
     def request(self, request: str, entries: Sequence[ResolvedEntry]
                 ) -> tuple[GoPackage, str]:
@@ -147,8 +150,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan
     """Decide the packages (all mains, or the requested ones) and everything they need."""
     env = settings.environ
     tool = Toolchain(find_go(env))
-    platforms = _platforms(settings)
-    packages = _Packages(settings, tool, platforms[0])
+    packages = _Packages(settings, tool)
     workdir = os.path.abspath(settings.workdir)
     entries = resolve_entries(settings.config, workdir, repo_root(workdir), packages.graph,
                               packages.describe)
@@ -159,23 +161,30 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan
         chosen = [packages.request(r, entries) for r in requests]
     stamps = vcs_inputs(workdir, env)
     builds: dict[str, PackageBuild] = {}
+    platforms_of = functools.cache(functools.partial(platforms_for, settings))
     for pkg, directory in chosen:
         if pkg.import_path in builds:
             continue
-        graph = packages.graph(directory)
-        local = pkg.import_path in graph.packages
-        inputs = graph.inputs(pkg.import_path) if local else list(graph.module_files)
-        resolved = entry_for(entries, pkg.import_path)
-        build = build_inputs(settings.config, resolved, settings.ldflags)
+        base_ref = settings.base_for(pkg.import_path)
+        platforms = platforms_of(base_ref)
+        local = pkg.import_path in packages.graph(directory).packages
+        inputs = []
+        for platform in platforms:
+            graph = packages.graph(directory, platform)
+            files = graph.inputs(pkg.import_path) if pkg.import_path in graph.packages else \
+                list(graph.module_files)
+            inputs.append(tuple(_rel(p) for p in [*files, *stamps]))
+        build = build_inputs(settings.config, entry_for(entries, pkg.import_path),
+                             settings.ldflags)
         builds[pkg.import_path] = PackageBuild(
             key=task_key(pkg) if local else pkg.import_path,
             import_path=pkg.import_path,
             package_dir=_rel(pkg.dir),
             workdir=_rel(directory),
             binary_name=binary_name(pkg.import_path),
-            inputs=tuple(_rel(p) for p in [*inputs, *stamps]),
-            base_ref=settings.base_for(pkg.import_path),
+            base_ref=base_ref,
             requests=_requests(settings, tool, pkg, directory, build, platforms),
+            inputs=tuple(inputs),
             capability=build.capability,
         )
     target = PublishTarget(sinks=settings.sinks, docker_repo=settings.docker_repo,
