@@ -69,6 +69,12 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
                        metavar="KEY=VALUE", help="an annotation for the manifest (repeatable)")
     group.add_argument("--image-user", default="", metavar="USER",
                        help="the user the image runs as")
+    group.add_argument("--sbom", default="spdx", choices=("spdx", "cyclonedx", "none"),
+                       help="SBOM format (default spdx)")
+    group.add_argument("--sbom-dir", default="", metavar="DIR",
+                       help="also write the SBOMs into this directory")
+    group.add_argument("--image-refs", default="", metavar="FILE",
+                       help="write every published image reference into this file")
     own = parser.add_argument_group("kotasks")
     own.add_argument("--force", action="store_true",
                      help="run every step even if up to date (e.g. the registry lost images)")
@@ -86,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="packages: ./cmd/app, an import path, or ko://… (default .)")
     _add_publish_flags(build)
     _add_build_flags(build)
+    resolve = verbs.add_parser("resolve", help="build the ko:// references in YAML and print "
+                                               "it with image references in their place")
+    files = resolve.add_argument_group("input (as ko)")
+    files.add_argument("-f", "--filename", action="append", default=None, required=True,
+                       metavar="FILE", help="a file, a directory, or - for stdin (repeatable)")
+    _flag(files, "-R", "--recursive", help="walk sub-directories of -f directories")
+    files.add_argument("-l", "--selector", default="", metavar="SELECTOR",
+                       help="keep only Kubernetes objects matching this label selector")
+    _add_publish_flags(resolve)
+    _add_build_flags(resolve)
     verbs.add_parser("version", help="print kotasks' version")
     return parser
 
@@ -100,8 +116,12 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "jobs": args.jobs, "platform": args.platform or [], "ldflags": args.ldflags or [],
         "disable_optimizations": args.disable_optimizations,
         "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
-        "image_user": args.image_user,
+        "image_user": args.image_user, "sbom": args.sbom, "sbom_dir": args.sbom_dir,
+        "image_refs": args.image_refs,
     }
+    if args.verb == "resolve":
+        options.update({"filename": args.filename, "recursive": args.recursive,
+                        "selector": args.selector})
     if args.tags is not None:
         options["tags"] = args.tags
     return options
@@ -117,15 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_sigterm_handler()
     if args.verbose:
         os.environ["KOTASKS_VERBOSE"] = "1"
+    resolving = args.verb == "resolve"
     try:
         settings = load_settings(".", options_from(args))
-        plan = make_plan(settings, args.paths or ["."])
+        plan = make_plan(settings, [] if resolving else (args.paths or ["."]), resolving)
     except KotasksError as error:
         print(f"kotasks: error: {error}", file=sys.stderr)
         if error.details:
             print(error.details.rstrip(), file=sys.stderr)
         return EXIT_BAD_INPUT
-    selected = [f"build:{b.key}" for b in plan.builds]
+    selected = ["resolve"] if resolving else [f"build:{b.key}" for b in plan.builds]
+    if settings.image_refs:
+        selected.append("image-refs")
     return run_tasks(plan, selected, STATE_DIR, settings.jobs, force=args.force)
 
 

@@ -48,7 +48,14 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "image_label": [],
     "image_annotation": [],
     "image_user": "",
+    "sbom": "spdx",
+    "sbom_dir": "",
+    "image_refs": "",
+    "filename": [],
+    "recursive": False,
+    "selector": "",
 }
+SBOM_FORMATS = ("spdx", "cyclonedx", "none")
 
 
 class Destination:
@@ -84,6 +91,13 @@ class Settings:
     image_annotations: tuple[tuple[str, str], ...] = ()
     image_user: str = ""
     base_ttl: int = DEFAULT_BASE_TTL
+    sbom: str = "spdx"
+    sbom_dir: str = ""
+    cosign_repository: str = ""
+    image_refs: str = ""
+    filenames: tuple[str, ...] = ()
+    recursive: bool = False
+    selector: str = ""
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
@@ -240,6 +254,15 @@ def load_settings(workdir: str, options: Mapping[str, Any],
     jobs = int(opts["jobs"] or 0)
     if jobs < 0:
         raise UserError(f"--jobs={jobs}: expected 0 (one per core) or a positive number")
+    sbom = str(opts["sbom"] or "none")
+    if sbom not in SBOM_FORMATS:
+        raise UserError(f"--sbom={sbom}: expected one of {', '.join(SBOM_FORMATS)}")
+    cosign_repository = env.get("COSIGN_REPOSITORY", "")
+    if cosign_repository:
+        parse_registry_or_repository(cosign_repository, "COSIGN_REPOSITORY")
+    filenames = tuple(_as_list(opts["filename"], "filename"))
+    if not filenames and os.path.isdir(os.path.join(workdir, "config")):
+        filenames = (os.path.join(workdir, "config"),)
     return Settings(
         workdir=workdir, state_dir=state_dir, config=config, docker_repo=docker_repo,
         sinks=tuple(sinks), layout_path=layout_path, embedded_default=embedded, tags=tags,
@@ -254,5 +277,8 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         image_annotations=_pairs(_as_list(opts["image_annotation"], "image_annotation"),
                                  "--image-annotation"),
         image_user=str(opts["image_user"] or ""),
-        base_ttl=_seconds(env, "KOTASKS_BASE_TTL", DEFAULT_BASE_TTL), environ=env)
+        base_ttl=_seconds(env, "KOTASKS_BASE_TTL", DEFAULT_BASE_TTL), sbom=sbom,
+        sbom_dir=str(opts["sbom_dir"] or ""), cosign_repository=cosign_repository,
+        image_refs=str(opts["image_refs"] or ""), filenames=filenames,
+        recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""), environ=env)
 

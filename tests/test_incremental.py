@@ -66,7 +66,8 @@ def test_edit_in_worker_rebuilds_only_worker(built: tuple[Path, dict[str, str]])
     result = run_doit(hello, env=env).ok()
     assert sorted(result.executed) == ["build:cmd/worker", "gobuild:cmd/worker@linux/amd64",
                                        "image:cmd/worker@linux/amd64",
-                                       "layer:cmd/worker@linux/amd64"]
+                                       "layer:cmd/worker@linux/amd64",
+                                       "sbom:cmd/worker@linux/amd64"]
 
 
 def test_new_go_file_rebuilds_its_package(built: tuple[Path, dict[str, str]]) -> None:
@@ -85,7 +86,7 @@ def test_kodata_edit_rebuilds_only_the_kodata_layer_and_image(
     append(hello / "cmd/app/kodata/index.html", "<p>more</p>\n")
     result = run_doit(hello, env=env).ok()
     assert sorted(result.executed) == ["build:cmd/app", "image:cmd/app@linux/amd64",
-                                       "kodata:cmd/app"]
+                                       "kodata:cmd/app", "sbom:cmd/app@linux/amd64"]
 
 
 def test_touch_without_change_runs_nothing(built: tuple[Path, dict[str, str]]) -> None:
@@ -99,7 +100,7 @@ def test_touch_without_change_runs_nothing(built: tuple[Path, dict[str, str]]) -
 def test_doit_list_shows_one_build_task_per_main_package(hello: Path) -> None:
     listed = run_doit(hello, "list").ok().stdout.split("\n")
     names = [line.split()[0] for line in listed if line.strip()]
-    assert names == ["build", "build:cmd/app", "build:cmd/worker"]
+    assert names == ["build", "build:cmd/app", "build:cmd/worker", "resolve"]
     everything = run_doit(hello, "list", "--all").ok().stdout
     assert "gobuild:cmd/app@linux/amd64" in everything and "base:scratch" in everything
 

@@ -167,7 +167,8 @@ def test_widening_the_platform_list_builds_only_the_new_platform(module: Path,
     wider = run_doit(module, env=env).ok()
     assert sorted(wider.executed) == ["build:cmd/kodump", "gobuild:cmd/kodump@linux/arm/v7",
                                       "image:cmd/kodump@linux/arm/v7", "index:cmd/kodump",
-                                      "layer:cmd/kodump@linux/arm/v7"]
+                                      "layer:cmd/kodump@linux/arm/v7", "sbom:cmd/kodump",
+                                      "sbom:cmd/kodump@linux/arm/v7"]
     mark = registry.mark()
     assert run_doit(module, env=env).ok().executed == []
     assert registry.requests_since(mark) == []

@@ -13,7 +13,7 @@ from tests.support.registry import Registry
 pytestmark = pytest.mark.slow
 
 SHOW = ["build:cmd/show", "gobuild:cmd/show@linux/amd64", "image:cmd/show@linux/amd64",
-        "layer:cmd/show@linux/amd64"]
+        "layer:cmd/show@linux/amd64", "sbom:cmd/show@linux/amd64"]
 CONFIG = """defaultBaseImage: {base}
 defaultLdflags: [-X main.version=default]
 builds:
@@ -58,7 +58,8 @@ def test_image_settings_make_a_new_image_without_go_build_or_layers(module: Path
     (module / "dodo.py").write_text(f"from kotasks import tasks\n\n"
                                     f"globals().update(tasks({options}))\n")
     result = build(module, "build:cmd/show")
-    assert sorted(result.executed) == ["build:cmd/show", "image:cmd/show@linux/amd64"]
+    assert sorted(result.executed) == ["build:cmd/show", "image:cmd/show@linux/amd64",
+                                       "sbom:cmd/show@linux/amd64"]
     assert result.refs != first.refs
 
 
@@ -76,8 +77,8 @@ def test_changing_the_base_reassembles_images_without_go_build(
                                      + "baseImageOverrides:\n  EXAMPLE.COM/buildcfg/cmd/Other: "
                                        "scratch\n")
     result = build(module)
-    assert result.executed and sorted(result.executed) == ["build:cmd/other",
-                                                           "image:cmd/other@linux/amd64"]
+    assert sorted(result.executed) == ["build:cmd/other", "image:cmd/other@linux/amd64",
+                                       "sbom:cmd/other@linux/amd64"]
 
 
 def test_go_mod_change_rebuilds(module: Path) -> None:

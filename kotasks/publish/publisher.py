@@ -12,6 +12,7 @@ from kotasks.oci.layout import Layout
 from kotasks.publish.layout import layout_reference, write_layout
 from kotasks.publish.registry import push, registry_reference
 from kotasks.publish.target import PublishTarget
+from kotasks.registry.reference import parse_repository
 from kotasks.settings import Destination
 
 log = logging.getLogger("kotasks")
@@ -51,3 +52,12 @@ def publish(target: PublishTarget, store: Layout, root: Descriptor, import_path:
             reference = (f"{name}:{target.tags[0]}" if target.tag_only
                          else f"{name}:{target.tags[0]}@{root.digest}")
     return reference
+
+
+def published_repository(target: PublishTarget, import_path: str) -> str:
+    """Where the last sink put the artifact, fully qualified (``index.docker.io/…``)."""
+    sink = target.sinks[-1]
+    if sink == Destination.LAYOUT:
+        return target.layout_path
+    name = target.registry_name(import_path)
+    return str(parse_repository(name, "image name")) if sink == Destination.REGISTRY else name

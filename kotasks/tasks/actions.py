@@ -128,13 +128,133 @@ def make_index(store: str, platforms: list[Platform], annotations: list[tuple[st
 
 @guarded
 def publish_artifact(store: str, target: PublishTarget, import_path: str,
-                     artifact: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """Publish the image (or index) to the configured sinks; return the printed reference."""
+                     cosign_repository: str, artifact: dict[str, Any], base: dict[str, Any],
+                     **sboms: dict[str, Any]) -> dict[str, Any]:
+    """Publish the image (or index) and, when pushing, its SBOMs; return the printed
+    reference, the repository it went to, and an index's children."""
     from kotasks.baseimage import BaseRecord
     from kotasks.oci.descriptor import Descriptor
     from kotasks.oci.layout import Layout
-    from kotasks.publish.publisher import publish
+    from kotasks.oci.manifest import parse_index
+    from kotasks.oci.mediatypes import is_index
+    from kotasks.publish.publisher import publish, published_repository
+    from kotasks.publish.sbom import SbomRecord, push_sboms
+    from kotasks.settings import Destination
 
+    layout = Layout(store)
     root = Descriptor(artifact["media_type"], artifact["digest"], artifact["size"])
-    ref = publish(target, Layout(store), root, import_path, BaseRecord.from_json(base))
-    return {"ref": ref, "digest": root.digest}
+    ref = publish(target, layout, root, import_path, BaseRecord.from_json(base))
+    if Destination.REGISTRY in target.sinks and sboms:
+        records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
+                   for _, v in sorted(sboms.items())]
+        push_sboms(layout, target.registry_name(import_path), records, target.insecure,
+                   cosign_repository)
+    children = ([c.digest for c in parse_index(layout.read(root.digest)).manifests]
+                if is_index(root.media_type) else [])
+    return {"ref": ref, "digest": root.digest, "children": children,
+            "repository": published_repository(target, import_path)}
+
+
+def _sbom_record(store: Any, fmt: str, file: str, document: bytes, subject: str
+                 ) -> dict[str, Any]:
+    from kotasks.fsutil import write_atomic
+    from kotasks.sbom.attach import CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE
+
+    digest = store.put(document)
+    if file:
+        write_atomic(file, document)
+    media_type = CYCLONEDX_MEDIA_TYPE if fmt == "cyclonedx" else SPDX_MEDIA_TYPE
+    return {"digest": digest, "size": len(document), "media_type": media_type,
+            "subject": subject}
+
+
+@guarded
+def make_image_sbom(store: str, fmt: str, file: str, go: str, binary: str, in_image: str,
+                    subject: dict[str, Any]) -> dict[str, Any]:
+    """Write an image's SBOM (from the binary's module graph); return where it is."""
+    from kotasks import __version__
+    from kotasks.oci.descriptor import Descriptor
+    from kotasks.oci.layout import Layout
+    from kotasks.sbom.buildinfo import read_build_info
+    from kotasks.sbom.cyclonedx import cyclonedx_image
+    from kotasks.sbom.spdx import spdx_image
+    from kotasks.sbom.subjects import image_facts
+
+    layout = Layout(store)
+    facts = image_facts(layout, Descriptor(subject["media_type"], subject["digest"],
+                                           subject["size"]))
+    info = read_build_info(go, binary, in_image)
+    make = cyclonedx_image if fmt == "cyclonedx" else spdx_image
+    return _sbom_record(layout, fmt, file, make(facts, info, f"kotasks {__version__}"),
+                        subject["digest"])
+
+
+@guarded
+def make_index_sbom(store: str, fmt: str, file: str, subject: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """Write an index's SBOM (its children and base); return where it is."""
+    from kotasks import __version__
+    from kotasks.oci.descriptor import Descriptor
+    from kotasks.oci.layout import Layout
+    from kotasks.sbom.cyclonedx import cyclonedx_index
+    from kotasks.sbom.spdx import spdx_index
+    from kotasks.sbom.subjects import index_children
+
+    layout = Layout(store)
+    index = Descriptor(subject["media_type"], subject["digest"], subject["size"])
+    children, created, base_name, base_digest = index_children(layout, index)
+    make = cyclonedx_index if fmt == "cyclonedx" else spdx_index
+    document = make(index.digest, index.media_type, created, children, base_name, base_digest,
+                    f"kotasks {__version__}")
+    return _sbom_record(layout, fmt, file, document, subject["digest"])
+
+
+@guarded
+def resolve_file(path: str, source: str, selector: str, output: str, names: dict[str, str],
+                 **published: str) -> dict[str, Any]:
+    """Write ``path`` with its ``ko://`` scalars replaced by the published references."""
+    from kotasks.fsutil import write_atomic
+    from kotasks.resolve.documents import decode, select
+    from kotasks.resolve.rewrite import rewrite
+    from kotasks.resolve.scan import find_ko_scalars
+    from kotasks.resolve.selector import parse_selector
+
+    with open(path, "rb") as f:
+        text = decode(f.read(), source)
+    if selector:
+        text = select(text, source, parse_selector(selector))
+    refs = {names[arg]: ref for arg, ref in published.items()}
+    result = rewrite(text, find_ko_scalars(text, source), refs, source=source)
+    write_atomic(output, result.encode("utf-8"))
+    return {"output": output}
+
+
+@guarded
+def join_resolved(outputs: list[str], combined: str) -> dict[str, Any]:
+    """Join the resolved files in input order, ``---`` between files (as ko separates them)."""
+    from kotasks.fsutil import write_atomic
+
+    parts = []
+    for output in outputs:
+        with open(output, encoding="utf-8") as f:
+            text = f.read()
+        if text.strip():  # a file whose documents were all filtered out adds nothing
+            parts.append(text if text.endswith("\n") else text + "\n")
+    joined = "".join(part if i == 0 or part.startswith("---") else "---\n" + part
+                     for i, part in enumerate(parts))
+    write_atomic(combined, joined.encode("utf-8"))
+    return {"output": combined}
+
+
+@guarded
+def write_image_refs(path: str, count: int, **builds: dict[str, Any]) -> dict[str, Any]:
+    """Write every published reference, one per line (an index: its children too)."""
+    from kotasks.fsutil import write_atomic
+
+    lines: list[str] = []
+    for i in range(count):
+        values = builds[f"build_{i}"]
+        lines.append(values["ref"])
+        lines += [f"{values['repository']}@{child}" for child in values.get("children", [])]
+    write_atomic(path, "".join(f"{line}\n" for line in lines).encode())
+    return {"lines": len(lines)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from doit.exceptions import InvalidTask
@@ -15,12 +15,11 @@ from kotasks.tasks.plan import make_plan
 from kotasks.tasks.state import doit_config, install_sigterm_handler, setup_logging
 
 
-def load_tasks(path: str, options: Mapping[str, Any],
-               requests: Sequence[str] | None = None) -> list[Task]:
+def load_tasks(path: str, options: Mapping[str, Any]) -> list[Task]:
     """Build the task list for the module at ``path``; a KotasksError becomes InvalidTask."""
     try:
         settings = load_settings(path, options)
-        return list(plan_tasks(make_plan(settings, requests)))
+        return list(plan_tasks(make_plan(settings, None, bool(settings.filenames))))
     except KotasksError as error:
         message = f"kotasks: {error}"
         if error.details:

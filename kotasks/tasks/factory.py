@@ -18,10 +18,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from doit.task import Task, dict_to_task
-from doit.tools import config_changed, timeout
+from doit.task import Task
+from doit.tools import timeout
 
-from kotasks import __version__
 from kotasks.gobuild.image import ImageOptions
 from kotasks.gobuild.kodata import allowed_root, kodata_inputs
 from kotasks.gobuild.toolchain import relevant_environment
@@ -30,45 +29,16 @@ from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
 from kotasks.settings import SCRATCH, Destination
 from kotasks.tasks import actions
+from kotasks.tasks.common import (
+    base_task_name,
+    blob_present,
+    layout_holds,
+    make_task,
+    recipe,
+)
 from kotasks.tasks.plan import PackageBuild, Plan
 from kotasks.tasks.reporter import PUBLISH
-
-#: bump when a task's recipe changes in a way its config_changed would not show
-RECIPE = 1
-
-
-def _blob_present(store: Layout) -> Any:
-    """An uptodate check: the blob this task recorded is still in the store."""
-
-    def check(task: Any, values: dict[str, Any]) -> bool | None:
-        digest = values.get("digest")
-        return None if not digest else store.has(str(digest))
-
-    return check
-
-
-def _layout_holds(path: str, names: list[str]) -> Any:
-    """An uptodate check: the layout still names the published digest under every tag."""
-
-    def check(task: Any, values: dict[str, Any]) -> bool | None:
-        digest = values.get("digest")
-        if not digest:
-            return None
-        layout = Layout(path)
-        return all((d := layout.find_ref(n)) is not None and d.digest == digest for n in names)
-
-    return check
-
-
-def _task(data: dict[str, Any], parent: str | None = None) -> Task:
-    task = dict_to_task(data)
-    task.subtask_of = parent
-    return task
-
-
-def base_task_name(reference: str) -> str:
-    """The name of the task resolving a base reference."""
-    return f"base:{reference}"
+from kotasks.tasks.resolving import image_refs_task, resolve_tasks
 
 
 def kodata_task_name(key: str, windows: bool) -> str:
@@ -80,14 +50,13 @@ def base_task(plan: Plan, reference: str, parent: str) -> Task:
     """Resolve a base image: a digest (or scratch) once, a tag again after KOTASKS_BASE_TTL."""
     store = plan.settings.store_path
     pinned = reference == SCRATCH or bool(parse_reference(reference).digest)
-    uptodate: list[Any] = [config_changed({"v": __version__, "r": RECIPE, "ref": reference,
-                                           "insecure": plan.settings.insecure})]
+    uptodate: list[Any] = [recipe(ref=reference, insecure=plan.settings.insecure)]
     if pinned:
         uptodate.append(lambda task, values: bool(values))
     else:
         uptodate.append(timeout(plan.settings.base_ttl))
-    uptodate.append(_blob_present(Layout(store)))
-    return _task({
+    uptodate.append(blob_present(Layout(store)))
+    return make_task({
         "name": base_task_name(reference),
         "doc": f"resolve base image {reference}",
         "actions": [(actions.fetch_base, [store, plan.settings.state_dir, reference,
@@ -97,121 +66,167 @@ def base_task(plan: Plan, reference: str, parent: str) -> Task:
     }, parent)
 
 
-def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
-    """Yield every task of one package, ending with its ``build:`` task."""
+def _kodata_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
     settings = plan.settings
-    store = settings.store_path
-    state_bin = os.path.join(settings.state_dir, "bin")
-    parent = f"build:{build.key}"
-    base = base_task_name(build.base_ref)
-    kodata_root = allowed_root(build.kodata_dir, settings.environ)
-    kodata_mtime = settings.kodata_date_epoch or 0
+    root = allowed_root(build.kodata_dir, settings.environ)
+    mtime = settings.kodata_date_epoch or 0
     for windows in sorted({p.os == "windows" for p in build.platforms}):
-        yield _task({
+        yield make_task({
             "name": kodata_task_name(build.key, windows),
             "doc": f"kodata layer of {build.import_path}",
             "actions": [(actions.make_kodata_layer,
-                         [store, build.kodata_dir, kodata_root, kodata_mtime, windows])],
+                         [settings.store_path, build.kodata_dir, root, mtime, windows])],
             "file_dep": kodata_inputs(build.kodata_dir),
-            "uptodate": [config_changed({"v": __version__, "r": RECIPE, "format": LAYER_FORMAT,
-                                         "mtime": kodata_mtime, "root": kodata_root,
-                                         "windows": windows}),
-                         _blob_present(Layout(store))],
+            "uptodate": [recipe(format=LAYER_FORMAT, mtime=mtime, root=root, windows=windows),
+                         blob_present(Layout(settings.store_path))],
             "io": {"capture": False},
-        }, parent)
+        }, f"build:{build.key}")
 
-    images: list[str] = []
+
+def _image_options(settings: Any, build: PackageBuild) -> ImageOptions:
+    return ImageOptions(build.import_path, build.binary_name, labels=settings.image_labels,
+                        annotations=settings.image_annotations, user=settings.image_user,
+                        source_date_epoch=settings.source_date_epoch,
+                        kodata_date_epoch=settings.kodata_date_epoch)
+
+
+def _sbom_file(settings: Any, build: PackageBuild, which: str) -> str:
+    if not settings.sbom_dir:
+        return ""
+    suffix = "cdx" if settings.sbom == "cyclonedx" else "spdx"
+    return os.path.join(settings.sbom_dir, f"{build.binary_name}-{which}.{suffix}.json")
+
+
+def _sbom_task(plan: Plan, build: PackageBuild, name: str, action: Any, args: list[Any],
+               subject: str, file: str, binary: str = "") -> Task:
+    store = plan.settings.store_path
+    return make_task({
+        "name": name,
+        "doc": f"{plan.settings.sbom} SBOM of {subject}",
+        "actions": [(action, [store, plan.settings.sbom, file, *args])],
+        "file_dep": [binary] if binary else [],
+        "getargs": {"subject": (subject, None)},
+        "task_dep": [subject],
+        "targets": [file] if file else [],
+        "uptodate": [recipe(format=plan.settings.sbom, file=file),
+                     blob_present(Layout(store))],
+        "io": {"capture": False},
+    }, f"build:{build.key}")
+
+
+def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
+                    sboms: list[str]) -> Iterator[Task]:
+    settings = plan.settings
+    store = settings.store_path
+    parent = f"build:{build.key}"
+    base = base_task_name(build.base_ref)
     capability = build.capability.hex() if build.capability else ""
+    options = _image_options(settings, build)
     for request, inputs in zip(build.requests, build.inputs, strict=True):
         platform = request.platform
         windows = platform.os == "windows"
         suffix = f"{build.key}@{platform}"
-        binary = os.path.join(state_bin, build.key, platform.slug(), build.binary_name)
-        yield _task({
+        binary = os.path.join(settings.state_dir, "bin", build.key, platform.slug(),
+                              build.binary_name)
+        yield make_task({
             "name": f"gobuild:{suffix}",
             "doc": f"go build {build.import_path} for {platform}",
             "actions": [(actions.go_build, [plan.tool, request, binary,
                                             Destination.REGISTRY in plan.target.sinks])],
             "file_dep": list(inputs),
             "targets": [binary],
-            "uptodate": [config_changed({
-                "v": __version__, "r": RECIPE, "go": plan.go_version,
-                "import_path": build.import_path, "platform": str(platform),
-                "workdir": build.workdir, "env": relevant_environment(request.env),
-                "flags": list(request.flags), "ldflags": list(request.ldflags),
-                "disable_optimizations": request.disable_optimizations})],
+            "uptodate": [recipe(
+                go=plan.go_version, import_path=build.import_path, platform=str(platform),
+                workdir=build.workdir, env=relevant_environment(request.env),
+                flags=list(request.flags), ldflags=list(request.ldflags),
+                disable_optimizations=request.disable_optimizations)],
             "io": {"capture": False},
         }, parent)
-        yield _task({
+        layer_capability = "" if windows else capability
+        yield make_task({
             "name": f"layer:{suffix}",
             "doc": f"binary layer of {build.import_path} for {platform}",
             "actions": [(actions.make_binary_layer,
-                         [store, binary, build.binary_name, windows,
-                          "" if windows else capability])],
+                         [store, binary, build.binary_name, windows, layer_capability])],
             "file_dep": [binary],
-            "uptodate": [config_changed({"v": __version__, "r": RECIPE, "format": LAYER_FORMAT,
-                                         "name": build.binary_name, "windows": windows,
-                                         "capability": "" if windows else capability}),
-                         _blob_present(Layout(store))],
+            "uptodate": [recipe(format=LAYER_FORMAT, name=build.binary_name, windows=windows,
+                                 capability=layer_capability),
+                         blob_present(Layout(store))],
             "io": {"capture": False},
         }, parent)
-        options = ImageOptions(build.import_path, build.binary_name,
-                               labels=settings.image_labels,
-                               annotations=settings.image_annotations,
-                               user=settings.image_user,
-                               source_date_epoch=settings.source_date_epoch,
-                               kodata_date_epoch=settings.kodata_date_epoch)
-        kodata_task = kodata_task_name(build.key, windows)
+        kodata = kodata_task_name(build.key, windows)
         image = f"image:{suffix}"
         images.append(image)
-        yield _task({
+        yield make_task({
             "name": image,
             "doc": f"image of {build.import_path} for {platform}",
             "actions": [(actions.make_image, [store, platform, options])],
-            "getargs": {"kodata": (kodata_task, None), "layer": (f"layer:{suffix}", None),
+            "getargs": {"kodata": (kodata, None), "layer": (f"layer:{suffix}", None),
                         "base": (base, None)},
-            "task_dep": [kodata_task, f"layer:{suffix}", base],
-            "uptodate": [config_changed({
-                "v": __version__, "r": RECIPE, "platform": str(platform),
-                "import_path": build.import_path, "name": build.binary_name,
-                "labels": [list(p) for p in options.labels],
-                "annotations": [list(p) for p in options.annotations], "user": options.user,
-                "source_date_epoch": settings.source_date_epoch,
-                "kodata_date_epoch": settings.kodata_date_epoch}),
-                _blob_present(Layout(store))],
+            "task_dep": [kodata, f"layer:{suffix}", base],
+            "uptodate": [recipe(
+                platform=str(platform), import_path=build.import_path, name=build.binary_name,
+                labels=[list(p) for p in options.labels],
+                annotations=[list(p) for p in options.annotations], user=options.user,
+                source_date_epoch=settings.source_date_epoch,
+                kodata_date_epoch=settings.kodata_date_epoch),
+                blob_present(Layout(store))],
             "io": {"capture": False},
         }, parent)
+        if settings.sbom != "none":
+            sboms.append(f"sbom:{suffix}")
+            yield _sbom_task(plan, build, f"sbom:{suffix}", actions.make_image_sbom,
+                             [plan.tool.go, binary, f"/ko-app/{build.binary_name}"], image,
+                             _sbom_file(settings, build, platform.slug()), binary)
 
+
+def _index_task(plan: Plan, build: PackageBuild, images: list[str]) -> Task:
+    settings = plan.settings
+    base = base_task_name(build.base_ref)
+    return make_task({
+        "name": f"index:{build.key}",
+        "doc": f"index of {build.import_path} for {len(images)} platforms",
+        "actions": [(actions.make_index, [settings.store_path, list(build.platforms),
+                                          settings.image_annotations])],
+        "getargs": {"base": (base, None),
+                    **{f"image_{i}": (name, None) for i, name in enumerate(images)}},
+        "task_dep": [base, *images],
+        "uptodate": [recipe(platforms=[str(p) for p in build.platforms],
+                             annotations=[list(p) for p in settings.image_annotations]),
+                     blob_present(Layout(settings.store_path))],
+        "io": {"capture": False},
+    }, f"build:{build.key}")
+
+
+def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
+    """Yield every task of one package, ending with its ``build:`` task."""
+    settings = plan.settings
+    yield from _kodata_tasks(plan, build)
+    images: list[str] = []
+    sboms: list[str] = []
+    yield from _platform_tasks(plan, build, images, sboms)
     artifact = images[0]
     if len(images) > 1:
         artifact = f"index:{build.key}"
-        yield _task({
-            "name": artifact,
-            "doc": f"index of {build.import_path} for {len(images)} platforms",
-            "actions": [(actions.make_index, [store, list(build.platforms),
-                                              settings.image_annotations])],
-            "getargs": {"base": (base, None),
-                        **{f"image_{i}": (name, None) for i, name in enumerate(images)}},
-            "task_dep": [base, *images],
-            "uptodate": [config_changed({
-                "v": __version__, "r": RECIPE,
-                "platforms": [str(p) for p in build.platforms],
-                "annotations": [list(p) for p in settings.image_annotations]}),
-                _blob_present(Layout(store))],
-            "io": {"capture": False},
-        }, parent)
+        yield _index_task(plan, build, images)
+        if settings.sbom != "none":
+            sboms.append(f"sbom:{build.key}")
+            yield _sbom_task(plan, build, f"sbom:{build.key}", actions.make_index_sbom, [],
+                             artifact, _sbom_file(settings, build, "index"))
     target = plan.target
-    uptodate: list[Any] = [config_changed({"v": __version__, "r": RECIPE,
-                                           "import_path": build.import_path,
-                                           "target": target.describe()})]
+    base = base_task_name(build.base_ref)
+    uptodate: list[Any] = [recipe(import_path=build.import_path, target=target.describe(),
+                                   cosign_repository=settings.cosign_repository)]
     if Destination.LAYOUT in target.sinks:
-        uptodate.append(_layout_holds(target.layout_path, target.layout_names(build.import_path)))
-    yield _task({
-        "name": parent,
+        uptodate.append(layout_holds(target.layout_path, target.layout_names(build.import_path)))
+    yield make_task({
+        "name": f"build:{build.key}",
         "doc": f"build and publish {build.import_path}",
-        "actions": [(actions.publish_artifact, [store, target, build.import_path])],
-        "getargs": {"artifact": (artifact, None), "base": (base, None)},
-        "task_dep": [artifact, base],
+        "actions": [(actions.publish_artifact, [settings.store_path, target, build.import_path,
+                                                settings.cosign_repository])],
+        "getargs": {"artifact": (artifact, None), "base": (base, None),
+                    **{f"sbom_{i}": (name, None) for i, name in enumerate(sboms)}},
+        "task_dep": [artifact, base, *sboms],
         "uptodate": uptodate,
         "meta": {"kotasks": PUBLISH},
         "io": {"capture": False},
@@ -226,9 +241,13 @@ def plan_tasks(plan: Plan) -> Iterator[Task]:
             bases.add(build.base_ref)
             yield base_task(plan, build.base_ref, f"build:{build.key}")
         yield from package_tasks(plan, build)
-    yield _task({
+    yield make_task({
         "name": "build",
         "doc": "build and publish every main package",
         "actions": None,
         "task_dep": [f"build:{b.key}" for b in plan.builds],
     })
+    if plan.resolves or plan.settings.filenames:
+        yield from resolve_tasks(plan)
+    if plan.settings.image_refs:
+        yield image_refs_task(plan, plan.settings.image_refs)

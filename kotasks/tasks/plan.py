@@ -33,6 +33,10 @@ from kotasks.gobuild.toolchain import Toolchain, build_environment, find_go
 from kotasks.gobuild.vcs import repo_root, vcs_inputs
 from kotasks.oci.descriptor import Platform
 from kotasks.publish.target import PublishTarget
+from kotasks.resolve.documents import decode, select
+from kotasks.resolve.inputs import input_files
+from kotasks.resolve.scan import find_ko_scalars
+from kotasks.resolve.selector import parse_selector
 from kotasks.settings import Settings, check_no_toolexec
 from kotasks.tasks.bases import platforms_for
 
@@ -62,6 +66,15 @@ class PackageBuild:
 
 
 @dataclass(frozen=True)
+class ResolveInput:
+    """A YAML file to resolve, and the ``ko://`` references in it (with their build keys)."""
+
+    path: str
+    source: str
+    references: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything the task factory needs."""
 
@@ -70,6 +83,7 @@ class Plan:
     go_version: str
     builds: tuple[PackageBuild, ...]
     target: PublishTarget
+    resolves: tuple[ResolveInput, ...] = ()
 
 
 def _rel(path: str) -> str:
@@ -146,8 +160,42 @@ def _requests(settings: Settings, tool: Toolchain, pkg: GoPackage, directory: st
     return tuple(out)
 
 
-def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan:
-    """Decide the packages (all mains, or the requested ones) and everything they need."""
+FileReferences = tuple[str, str, list[tuple[str, str]]]
+
+
+def _references(settings: Settings, packages: _Packages, entries: Sequence[ResolvedEntry],
+                chosen: list[tuple[GoPackage, str]]) -> list[FileReferences]:
+    """Read the YAML inputs; add each ``ko://`` reference's package to ``chosen``.
+
+    Returns (path, source, [(reference, import path)]) per file.
+    """
+    found = []
+    stdin_dir = os.path.join(settings.state_dir, "stdin")
+    selector = parse_selector(settings.selector)
+    for path in input_files(settings.filenames, settings.recursive, stdin_dir):
+        source = "<stdin>" if path.startswith(stdin_dir + os.sep) else path
+        with open(path, "rb") as f:
+            text = decode(f.read(), source)
+        if settings.selector:
+            text = select(text, source, selector)
+        references: dict[str, str] = {}
+        for scalar in find_ko_scalars(text, source):
+            if scalar.reference in references:
+                continue
+            try:
+                pkg, directory = packages.request(scalar.reference, entries)
+            except UserError as exc:
+                raise UserError(f"{source}:{scalar.line}:{scalar.column}: {exc}") from None
+            chosen.append((pkg, directory))
+            references[scalar.reference] = pkg.import_path
+        found.append((path, source, sorted(references.items())))
+    return found
+
+
+def make_plan(settings: Settings, requests: Sequence[str] | None = None,
+              resolving: bool = False) -> Plan:
+    """Decide the packages (all mains, or the requested ones, plus those the YAML inputs
+    refer to when ``resolving``) and everything they need."""
     env = settings.environ
     tool = Toolchain(find_go(env))
     packages = _Packages(settings, tool)
@@ -159,6 +207,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan
         chosen += [(e.package, e.directory) for e in entries]
     else:
         chosen = [packages.request(r, entries) for r in requests]
+    yaml_inputs = _references(settings, packages, entries, chosen) if resolving else []
     stamps = vcs_inputs(workdir, env)
     builds: dict[str, PackageBuild] = {}
     platforms_of = functools.cache(functools.partial(platforms_for, settings))
@@ -192,4 +241,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None) -> Plan
                            tag_only=settings.tag_only, naming=settings.naming,
                            insecure=settings.insecure, jobs=settings.jobs,
                            embedded_default=settings.embedded_default)
-    return Plan(settings, tool, tool.version(), tuple(builds.values()), target)
+    resolves = tuple(ResolveInput(path, source, tuple((ref, builds[ip].key)
+                                                      for ref, ip in references))
+                     for path, source, references in yaml_inputs)
+    return Plan(settings, tool, tool.version(), tuple(builds.values()), target, resolves)

@@ -1,0 +1,54 @@
+"""Helpers every task factory uses: task construction, the recipe check, store checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from doit.task import Task, dict_to_task
+from doit.tools import config_changed
+
+from kotasks import __version__
+from kotasks.oci.layout import Layout
+
+#: bump when a task's recipe changes in a way its config_changed would not show
+RECIPE = 1
+
+
+def blob_present(store: Layout) -> Any:
+    """An uptodate check: the blob this task recorded is still in the store."""
+
+    def check(task: Any, values: dict[str, Any]) -> bool | None:
+        digest = values.get("digest")
+        return None if not digest else store.has(str(digest))
+
+    return check
+
+
+def layout_holds(path: str, names: list[str]) -> Any:
+    """An uptodate check: the layout still names the published digest under every tag."""
+
+    def check(task: Any, values: dict[str, Any]) -> bool | None:
+        digest = values.get("digest")
+        if not digest:
+            return None
+        layout = Layout(path)
+        return all((d := layout.find_ref(n)) is not None and d.digest == digest for n in names)
+
+    return check
+
+
+def make_task(data: dict[str, Any], parent: str | None = None) -> Task:
+    """Turn a task dict into a doit Task, hidden under ``parent`` in ``doit list``."""
+    task = dict_to_task(data)
+    task.subtask_of = parent
+    return task
+
+
+def base_task_name(reference: str) -> str:
+    """The name of the task resolving a base reference."""
+    return f"base:{reference}"
+
+
+def recipe(**fields: Any) -> Any:
+    """The task's one config_changed: kotasks' version, the recipe number and ``fields``."""
+    return config_changed({"v": __version__, "r": RECIPE, **fields})
