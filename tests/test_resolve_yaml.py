@@ -462,16 +462,21 @@ spec:
 """
 
 
-def test_fifty_megabytes(parser: str) -> None:
-    if parser == "pure" and yaml.__with_libyaml__:
-        pytest.skip("the pure-Python parser reads ~0.5 MB/s; libyaml covers the 50 MB case")
-    count = 50_000_000 // len(DOCUMENT.format(n=99999)) + 1
-    text = "".join(DOCUMENT.format(n=n) for n in range(count))
+def test_large_input_is_linear(parser: str) -> None:
+    # 50 MB with libyaml (what PyYAML wheels carry); the pure-Python parser reads ~0.5 MB/s,
+    # so it gets 2 MB: the same code path, a bounded time
+    size = 50_000_000 if parser == "libyaml" else 2_000_000
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        parts.append(DOCUMENT.format(n=len(parts)))
+        total += len(parts[-1])
+    count, text = len(parts), "".join(parts)
     began = time.perf_counter()
     scalars = find_ko_scalars(text, "big.yaml")
     result = rewrite(text, scalars, PUBLISHED)
     elapsed = time.perf_counter() - began
-    assert len(text) >= 50_000_000 and len(scalars) == 2 * count
+    assert len(text) >= size and len(scalars) == 2 * count
     assert scalars[-1].document == count - 1
     assert result == text.replace(APP, APP_REF).replace(WORKER, WORKER_REF)
-    assert elapsed < (30 if parser == "libyaml" else 300), f"took {elapsed:.1f} s"
+    assert elapsed < 30, f"took {elapsed:.1f} s"
