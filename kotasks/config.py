@@ -8,6 +8,7 @@ malformed value is a :class:`ConfigError` naming the file, the key path and what
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -15,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kotasks.errors import ConfigError, UserError
+from kotasks.fsutil import write_atomic
 
 log = logging.getLogger("kotasks")
 
@@ -177,6 +177,8 @@ def _parse_builds(value: Any, where: str) -> tuple[BuildConfig, ...]:
 
 def parse_config(text: str, where: str) -> dict[str, Any]:
     """Parse YAML text that must be a mapping (an empty file is an empty mapping)."""
+    import yaml  # here: most runs read the parsed file from the cache (see _read_config)
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -192,17 +194,50 @@ def parse_config(text: str, where: str) -> dict[str, Any]:
     return dict(data)
 
 
-def load_config(workdir: str, environ: Mapping[str, str]) -> KoConfig:
+def _read_config(path: Path, where: str, cache_dir: str | None) -> dict[str, Any]:
+    """Parse the file, or take what a previous run parsed while the file is unchanged.
+
+    Importing and running the YAML parser is a tenth of a no-op run; the cache holds the
+    parsed mapping only when it survives a JSON round trip unchanged.
+    """
+    cache = os.path.join(cache_dir, "config.json") if cache_dir else ""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise UserError(f"{where}: cannot read: {exc}") from None
+    key = [str(path.resolve()), st.st_mtime_ns, st.st_size]
+    if cache:
+        try:
+            with open(cache, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached["key"] == key:
+                data: dict[str, Any] = cached["data"]
+                return data
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where}: cannot read: {exc}") from None
+    raw = parse_config(text, where)
+    if cache:
+        try:
+            encoded = json.dumps({"key": key, "data": raw})
+            if json.loads(encoded)["data"] == raw:
+                write_atomic(cache, encoded.encode())
+        except (TypeError, ValueError, OSError):
+            pass
+    return raw
+
+
+def load_config(workdir: str, environ: Mapping[str, str],
+                cache_dir: str | None = None) -> KoConfig:
     """Find, read and validate ``.ko.yaml`` and apply the ``KO_*`` overrides."""
     path = find_config(workdir, environ)
     where = os.path.relpath(path) if path is not None else ".ko.yaml"
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"{where}: cannot read: {exc}") from None
-        raw = parse_config(text, where)
+        raw = _read_config(path, where, cache_dir)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     lowered = {k.lower(): k for k in TOP_KEYS}

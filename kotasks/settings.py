@@ -209,7 +209,7 @@ def load_settings(workdir: str, options: Mapping[str, Any],
     """Validate options, environment and ``.ko.yaml`` for the module in ``workdir``."""
     env = dict(os.environ if environ is None else environ)
     opts = merge_options(options)
-    config = load_config(workdir, env)
+    config = load_config(workdir, env, state_dir if os.path.isdir(state_dir) else None)
     for import_path, ref in config.base_image_overrides.items():
         parse_base(ref, f"{config.where('baseImageOverrides')}[{import_path}]")
     if config.default_base_image:

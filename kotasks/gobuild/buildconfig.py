@@ -17,8 +17,6 @@ from kotasks.config import BuildConfig, KoConfig
 from kotasks.errors import ConfigError, KotasksError
 from kotasks.gobuild.caps import capability_xattr
 from kotasks.gobuild.packages import GoPackage, PackageGraph
-from kotasks.gobuild.templatedata import template_data
-from kotasks.gobuild.templates import TemplateError, render
 from kotasks.gobuild.toolchain import Toolchain
 
 
@@ -140,6 +138,10 @@ def render_flags(values: Sequence[Sourced], tool: Toolchain, directory: str,
     if not any("{{" in v.value for v in values):
         out = tuple(v.value for v in values)
     else:
+        # imported here: most builds have no template, and these cost a no-op run time
+        from kotasks.gobuild.templatedata import template_data
+        from kotasks.gobuild.templates import TemplateError, render
+
         data = template_data(tool, directory, env, source_date_epoch)
         rendered = []
         for value in values:

@@ -12,14 +12,17 @@ import hashlib
 import json
 import os
 import time
+from typing import TYPE_CHECKING
 
-from kotasks.baseimage import BaseRecord, base_platforms, resolve_base, single_image_platform
 from kotasks.errors import UserError
 from kotasks.fsutil import write_atomic
 from kotasks.oci.descriptor import Platform
 from kotasks.oci.layout import Layout
 from kotasks.platform import PlatformSelection, select_entries
 from kotasks.settings import SCRATCH, Settings
+
+if TYPE_CHECKING:
+    from kotasks.baseimage import BaseRecord
 
 
 def _cache_path(state_dir: str, reference: str, insecure: bool) -> str:
@@ -35,6 +38,8 @@ def remember(state_dir: str, record: BaseRecord) -> None:
 
 def known_base(settings: Settings, reference: str) -> BaseRecord:
     """The base record, from the cache if fresh and complete, else resolved now."""
+    from kotasks.baseimage import BaseRecord, resolve_base
+
     store = Layout(settings.store_path)
     path = _cache_path(settings.state_dir, reference, settings.insecure)
     try:
@@ -60,6 +65,8 @@ def platforms_for(settings: Settings, reference: str) -> tuple[Platform, ...]:
     if reference == SCRATCH:
         raise UserError(f"platform {selection}: the scratch base has no platforms to match; "
                         "name each platform as os/arch[/variant]")
+    from kotasks.baseimage import base_platforms, single_image_platform
+
     record = known_base(settings, reference)
     store = Layout(settings.store_path)
     entries = base_platforms(store, record)

@@ -122,6 +122,9 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
     base = base_task_name(build.base_ref)
     capability = build.capability.hex() if build.capability else ""
     options = _image_options(settings, build)
+    warm = ["requests"] if Destination.REGISTRY in plan.target.sinks else []
+    if settings.sbom != "none":
+        warm.append(f"kotasks.sbom.{settings.sbom}")
     for request, inputs in zip(build.requests, build.inputs, strict=True):
         platform = request.platform
         windows = platform.os == "windows"
@@ -131,8 +134,7 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
         yield make_task({
             "name": f"gobuild:{suffix}",
             "doc": f"go build {build.import_path} for {platform}",
-            "actions": [(actions.go_build, [plan.tool, request, binary,
-                                            Destination.REGISTRY in plan.target.sinks])],
+            "actions": [(actions.go_build, [plan.tool, request, binary, warm])],
             "file_dep": list(inputs),
             "targets": [binary],
             "uptodate": [recipe(

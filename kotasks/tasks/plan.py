@@ -33,10 +33,6 @@ from kotasks.gobuild.toolchain import Toolchain, build_environment, find_go
 from kotasks.gobuild.vcs import repo_root, vcs_inputs
 from kotasks.oci.descriptor import Platform
 from kotasks.publish.target import PublishTarget
-from kotasks.resolve.documents import decode, select
-from kotasks.resolve.inputs import input_files
-from kotasks.resolve.scan import find_ko_scalars
-from kotasks.resolve.selector import parse_selector
 from kotasks.settings import Settings, check_no_toolexec
 from kotasks.tasks.bases import platforms_for
 
@@ -169,6 +165,12 @@ def _references(settings: Settings, packages: _Packages, entries: Sequence[Resol
 
     Returns (path, source, [(reference, import path)]) per file.
     """
+    # imported here: a build that resolves nothing should not pay for the YAML machinery
+    from kotasks.resolve.documents import decode, select
+    from kotasks.resolve.inputs import input_files
+    from kotasks.resolve.scan import find_ko_scalars
+    from kotasks.resolve.selector import parse_selector
+
     found = []
     stdin_dir = os.path.join(settings.state_dir, "stdin")
     selector = parse_selector(settings.selector)
