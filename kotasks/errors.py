@@ -69,8 +69,3 @@ class RegistryError(KotasksError):
         if message:
             parts.append(message)
         super().__init__(": ".join(parts))
-
-    @property
-    def temporary(self) -> bool:
-        """Whether retrying the same request may succeed."""
-        return self.status is None or self.status in (408, 429, 500, 502, 503, 504)

@@ -12,7 +12,7 @@ import yaml
 
 from kotasks.errors import UserError
 from kotasks.resolve import stream
-from kotasks.resolve.documents import Document, select, split_documents
+from kotasks.resolve.documents import select
 from kotasks.resolve.selector import parse_selector
 
 PARSERS = ["libyaml", "pure"] if yaml.__with_libyaml__ else ["pure"]
@@ -166,19 +166,6 @@ def check_select(text: str, selector: str, expected: str) -> None:
     actual = select(text, "f.yaml", parse_selector(selector))
     assert actual == expected, diff(expected, actual)
     assert list(yaml.safe_load_all(actual)) == filtered(text, selector)
-
-
-def test_split_documents() -> None:
-    assert split_documents(STREAM, "f.yaml") == [
-        Document(WEB_SVC, 0),
-        Document(DB_SVC, 1),
-        Document(PLAIN_CM, 2),
-        Document("# nothing but a comment\n", 3),
-        Document("~\n", 4),
-    ]
-    assert split_documents("", "f.yaml") == split_documents("# only\n", "f.yaml") == []
-    assert split_documents("--- a\n--- [b]\n---\n", "f.yaml") == [
-        Document("a\n", 0), Document("[b]\n", 1), Document("", 2)]
 
 
 @pytest.mark.parametrize(("selector", "expected"), [

@@ -41,7 +41,6 @@ class Sourced:
 class BuildInputs:
     """What one package is built with, before templates are applied."""
 
-    entry_id: str
     env: tuple[str, ...]
     flags: tuple[Sourced, ...]
     ldflags: tuple[Sourced, ...]
@@ -129,7 +128,7 @@ def build_inputs(config: KoConfig, resolved: ResolvedEntry | None,
     if entry and entry.linux_capabilities:
         capability = capability_xattr(entry.linux_capabilities, where,
                                       f"{key}.linux_capabilities")
-    return BuildInputs(entry.id if entry else "", tuple(env), flags, ldflags, capability)
+    return BuildInputs(tuple(env), flags, ldflags, capability)
 
 
 def render_flags(values: Sequence[Sourced], tool: Toolchain, directory: str,

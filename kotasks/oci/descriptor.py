@@ -52,17 +52,6 @@ class Platform:
             features=tuple(data.get("features") or ()),
         )
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Platform:
-        """Read the platform fields of an image config (os, architecture, variant, os.version)."""
-        return cls(
-            os=str(config.get("os") or ""),
-            architecture=str(config.get("architecture") or ""),
-            variant=str(config.get("variant") or ""),
-            os_version=str(config.get("os.version") or ""),
-            os_features=tuple(config.get("os.features") or ()),
-        )
-
     def slug(self) -> str:
         """Return the platform as one path-safe word: ``linux-arm-v7``."""
         return str(self).replace("/", "-").replace(":", "-")

@@ -34,12 +34,3 @@ def digest_hex(value: str) -> str:
     """Return the hex part of a ``sha256:<hex>`` digest."""
     return check_digest(value).split(":", 1)[1]
 
-
-def digest_stream(stream: Readable) -> tuple[str, int]:
-    """Return the digest and size of everything left in ``stream``, read in chunks."""
-    h = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(CHUNK):
-        h.update(chunk)
-        size += len(chunk)
-    return "sha256:" + h.hexdigest(), size

@@ -36,14 +36,6 @@ from kotasks.resolve.tree import Collection, Occurrence, compose
 
 
 @dataclass(frozen=True)
-class Document:
-    """One document of a stream: its exact text, without its ``---`` line, and its index."""
-
-    text: str
-    index: int  # 0-based
-
-
-@dataclass(frozen=True)
 class _Slice:
     """Where document ``index`` is: its slice ``[head, tail)``, its text ``[body, end)``."""
 
@@ -62,12 +54,6 @@ def decode(data: bytes, source: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UserError(f"{source}:{line}: not valid UTF-8: byte 0x{data[exc.start]:02x} at "
                         f"byte offset {exc.start} ({exc.reason})") from None
-
-
-def split_documents(text: str, source: str) -> list[Document]:
-    """Return the documents of ``text`` (none for an empty or comments-only text)."""
-    return [Document(text[where.body:where.end], where.index)
-            for where, _ in _slices(text, source, compose_roots=False)]
 
 
 def select(text: str, source: str, selector: Selector) -> str:
