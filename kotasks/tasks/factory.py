@@ -2,9 +2,10 @@
 
 Per package K and platform P::
 
-    gobuild:K@P ──file──▶ layer:K@P ──┐
-    kodata:K ─────────────────────────┼──▶ image:K@P ──▶ build:K   (publish; prints the ref)
-    base:REF ─────────────────────────┘
+    gobuild:K@P ──file──▶ layer:K@P ──┐                 ┌─▶ sbom:K@P ──┐
+    kodata:K ─────────────────────────┼──▶ image:K@P ───┤              ├─▶ build:K (publish;
+    base:REF ─────────────────────────┘                 └─▶ index:K ───┘     prints the ref)
+                                                           (2+ platforms, with sbom:K)
 
 ``build:K`` is listed by ``doit list``; the other tasks are its subtasks (``doit list --all``).
 Each consumer reads its producers' values through ``getargs`` *and* names them in
@@ -27,7 +28,7 @@ from kotasks.gobuild.toolchain import relevant_environment
 from kotasks.oci.layer import LAYER_FORMAT
 from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
-from kotasks.settings import SCRATCH, Destination
+from kotasks.settings import SCRATCH, Destination, Settings
 from kotasks.tasks import actions
 from kotasks.tasks.common import (
     base_task_name,
@@ -83,14 +84,14 @@ def _kodata_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
         }, f"build:{build.key}")
 
 
-def _image_options(settings: Any, build: PackageBuild) -> ImageOptions:
+def _image_options(settings: Settings, build: PackageBuild) -> ImageOptions:
     return ImageOptions(build.import_path, build.binary_name, labels=settings.image_labels,
                         annotations=settings.image_annotations, user=settings.image_user,
                         source_date_epoch=settings.source_date_epoch,
                         kodata_date_epoch=settings.kodata_date_epoch)
 
 
-def _sbom_file(settings: Any, build: PackageBuild, which: str) -> str:
+def _sbom_file(settings: Settings, build: PackageBuild, which: str) -> str:
     if not settings.sbom_dir:
         return ""
     suffix = "cdx" if settings.sbom == "cyclonedx" else "spdx"
