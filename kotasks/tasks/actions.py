@@ -40,6 +40,10 @@ def guarded(action: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+_WARMED: set[str] = set()
+_WARMED_LOCK = threading.Lock()
+
+
 def _warm_up(modules: list[str]) -> None:
     """Import what later steps need on a side thread while Go compiles.
 
@@ -48,8 +52,14 @@ def _warm_up(modules: list[str]) -> None:
     may yet turn out unchanged.
     """
 
+    with _WARMED_LOCK:
+        wanted = [m for m in modules if m not in _WARMED]
+        _WARMED.update(wanted)
+    if not wanted:
+        return
+
     def load() -> None:
-        for module in modules:
+        for module in wanted:
             importlib.import_module(module)
 
     threading.Thread(target=load, name="warm-up", daemon=True).start()

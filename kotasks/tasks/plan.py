@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kotasks.errors import UserError
@@ -213,6 +214,12 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None,
     stamps = vcs_inputs(workdir, env)
     builds: dict[str, PackageBuild] = {}
     platforms_of = functools.cache(functools.partial(platforms_for, settings))
+    # list every module directory for every platform at once: on a cold cache these are
+    # `go list` runs, and the platforms of a multi-platform build need one each
+    listings = {(directory, platform) for pkg, directory in chosen
+                for platform in platforms_of(settings.base_for(pkg.import_path))}
+    with ThreadPoolExecutor(max(1, min(len(listings), settings.jobs))) as pool:
+        list(pool.map(lambda key: packages.graph(*key), sorted(listings, key=str)))
     for pkg, directory in chosen:
         if pkg.import_path in builds:
             continue
