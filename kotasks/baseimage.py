@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from kotasks.errors import ImageError, UserError
@@ -20,7 +20,7 @@ from kotasks.oci.encoding import GO_ZERO_TIME, go_json
 from kotasks.oci.layout import Layout
 from kotasks.oci.manifest import Manifest, media_type_of, parse_index, parse_manifest
 from kotasks.oci.mediatypes import INDEXES, OCI_CONFIG, OCI_MANIFEST
-from kotasks.platform import PlatformSpec
+from kotasks.platform import PlatformSelection, PlatformSpec, select_entries
 from kotasks.registry.client import client_for
 from kotasks.registry.reference import Reference
 from kotasks.settings import SCRATCH, parse_base
@@ -94,21 +94,26 @@ def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseR
                       insecure)
 
 
-def _fetch_json_blob(store: Layout, record: BaseRecord, digest: str, manifest: bool,
-                     media_type: str = "") -> bytes:
-    if store.has(digest):
-        return store.read(digest)
-    client = client_for(record.registry, record.insecure)
-    if manifest:
-        data = client.get_manifest(record.repository, digest).data
-    else:
-        with client.open_blob(record.repository, digest) as resp:
-            data = resp.raw.read()
-        if sha256_digest(data) != digest:
-            raise ImageError(f"base blob {digest} from {record.registry}/{record.repository} "
-                             "does not match its digest")
-    store.put(data)
-    return data
+def _manifest(store: Layout, record: BaseRecord, digest: str, media_type: str) -> Manifest:
+    """A base image manifest, from the store or fetched into it."""
+    if not store.has(digest):
+        client = client_for(record.registry, record.insecure)
+        store.put(client.get_manifest(record.repository, digest).data)
+    raw = store.read(digest)
+    return parse_manifest(raw, media_type_of(raw, media_type))
+
+
+def _config(store: Layout, record: BaseRecord, manifest: Manifest) -> dict[str, Any]:
+    """A base image config, from the store or fetched into it."""
+    fetch_blob(store, record, manifest.config.digest)
+    config: dict[str, Any] = json.loads(store.read(manifest.config.digest))
+    return config
+
+
+def _config_platform(config: dict[str, Any]) -> Platform:
+    """A single-image base's platform as ko reads it: os, architecture, os.version."""
+    return Platform(str(config.get("os") or "linux"), str(config.get("architecture") or "amd64"),
+                    "", str(config.get("os.version") or ""))
 
 
 def fetch_blob(store: Layout, record: BaseRecord, digest: str) -> None:
@@ -135,25 +140,18 @@ def base_platforms(store: Layout, record: BaseRecord) -> list[Descriptor]:
     return entries
 
 
-def matching_entry(entries: Sequence[Descriptor], platform: Platform) -> Descriptor | None:
-    """The first base index entry (attestations skipped) an image for ``platform`` uses."""
-    wanted = PlatformSpec(platform.os, platform.architecture, platform.variant,
-                          platform.os_version)
-    for entry in entries:
-        found = entry.platform
-        if found is not None and "unknown" not in (found.os, found.architecture) and \
-                wanted.matches(found):
-            return entry
-    return None
+def matching_entry(record: BaseRecord, entries: Sequence[Descriptor],
+                   platform: Platform) -> Descriptor:
+    """The first base index entry an image for ``platform`` uses (an error if none does)."""
+    chosen = select_entries(PlatformSelection(False, (PlatformSpec.of(platform),)),
+                            [e.platform for e in entries], f"base image {record.reference}")
+    return entries[chosen[0]]
 
 
 def single_image_platform(store: Layout, record: BaseRecord) -> Platform:
     """A single-image base's platform as ko reads it: os, architecture, os.version."""
-    raw = _fetch_json_blob(store, record, record.digest, manifest=True)
-    manifest = parse_manifest(raw, media_type_of(raw, record.media_type))
-    config = json.loads(_fetch_json_blob(store, record, manifest.config.digest, manifest=False))
-    return Platform(str(config.get("os") or "linux"), str(config.get("architecture") or "amd64"),
-                    "", str(config.get("os.version") or ""))
+    manifest = _manifest(store, record, record.digest, record.media_type)
+    return _config_platform(_config(store, record, manifest))
 
 
 def _scratch(record: BaseRecord, platform: Platform) -> BaseImage:
@@ -177,25 +175,14 @@ def base_for_platform(store: Layout, record: BaseRecord, platform: Platform) -> 
         return _scratch(record, platform)
     digest, media_type = record.digest, record.media_type
     if media_type in INDEXES:
-        entries = base_platforms(store, record)
-        match = matching_entry(entries, platform)
-        if match is None:
-            offered = ", ".join(str(e.platform) for e in entries if e.platform is not None
-                                and "unknown" not in (e.platform.os, e.platform.architecture))
-            raise UserError(f"base image {record.reference} has no {platform} image "
-                            f"(it offers {offered or 'nothing'})")
+        match = matching_entry(record, base_platforms(store, record), platform)
         digest, media_type = match.digest, match.media_type
-    raw = _fetch_json_blob(store, record, digest, manifest=True)
-    manifest = parse_manifest(raw, media_type_of(raw, media_type))
-    config = json.loads(_fetch_json_blob(store, record, manifest.config.digest, manifest=False))
+    manifest = _manifest(store, record, digest, media_type)
+    config = _config(store, record, manifest)
     if record.media_type not in INDEXES:
         # ko reads os, architecture and os.version of a single-image base, not its variant
-        found = Platform(str(config.get("os") or "linux"),
-                         str(config.get("architecture") or "amd64"), platform.variant,
-                         str(config.get("os.version") or ""))
-        spec = PlatformSpec(platform.os, platform.architecture, platform.variant,
-                            platform.os_version)
-        if not spec.matches(found):
+        found = replace(_config_platform(config), variant=platform.variant)
+        if not PlatformSpec.of(platform).matches(found):
             raise UserError(f"base image {record.reference} is for {found.os}/"
                             f"{found.architecture}, which does not match the requested "
                             f"platform {platform}")

@@ -28,6 +28,11 @@ class PlatformSpec:
         text = "/".join(parts)
         return f"{text}:{self.os_version}" if self.os_version else text
 
+    @classmethod
+    def of(cls, platform: Platform) -> PlatformSpec:
+        """The spec naming exactly ``platform``."""
+        return cls(platform.os, platform.architecture, platform.variant, platform.os_version)
+
     @property
     def is_concrete(self) -> bool:
         """Whether the spec names one platform (os and architecture given)."""

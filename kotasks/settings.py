@@ -250,10 +250,9 @@ def load_settings(workdir: str, options: Mapping[str, Any],
     platforms = select_platforms(_as_list(opts["platform"], "platform"),
                                  config.default_platforms, config.where("defaultPlatforms"),
                                  env)
-    check_no_toolexec([], env.get("GOFLAGS", ""), "GOFLAGS")
     jobs = int(opts["jobs"] or 0)
     if jobs < 0:
-        raise UserError(f"--jobs={jobs}: expected 0 (one per core) or a positive number")
+        raise UserError(f"--jobs={jobs}: expected 0 (cores + 1) or a positive number")
     sbom = str(opts["sbom"] or "none")
     if sbom not in SBOM_FORMATS:
         raise UserError(f"--sbom={sbom}: expected one of {', '.join(SBOM_FORMATS)}")

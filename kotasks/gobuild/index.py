@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from kotasks.baseimage import BaseRecord, base_platforms, matching_entry
-from kotasks.errors import ImageError
 from kotasks.gobuild.image import BASE_DIGEST, BASE_NAME
 from kotasks.oci.descriptor import Descriptor, Platform
 from kotasks.oci.layout import Layout
@@ -34,9 +33,7 @@ def assemble_index(store: Layout, base: BaseRecord,
         base_entries = base_platforms(store, base)
         ordered = []
         for platform, image in children:
-            entry = matching_entry(base_entries, platform)
-            if entry is None:
-                raise ImageError(f"base image {base.reference} has no {platform} entry")
+            entry = matching_entry(base, base_entries, platform)
             ordered.append((base_entries.index(entry), Descriptor(
                 entry.media_type, image.digest, image.size, entry.annotations, entry.platform,
                 entry.urls)))

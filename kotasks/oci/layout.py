@@ -160,13 +160,6 @@ class Layout:
                 manifests.append(entry)
             write_atomic(self.root / "index.json", _encode_index(manifests))
 
-    def find_ref(self, name: str) -> Descriptor | None:
-        """Return the descriptor published under ref name ``name``, if any."""
-        for entry in self.index().get("manifests") or []:
-            if (entry.get("annotations") or {}).get(REF_NAME) == name:
-                return Descriptor.from_json(entry)
-        return None
-
 
 def _encode_index(manifests: list[dict[str, Any]]) -> bytes:
     return go_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})

@@ -6,7 +6,6 @@ import logging
 import threading
 
 from kotasks.baseimage import BaseRecord
-from kotasks.naming import image_name
 from kotasks.oci.descriptor import Descriptor
 from kotasks.oci.layout import Layout
 from kotasks.publish.layout import layout_reference, write_layout
@@ -16,9 +15,6 @@ from kotasks.registry.reference import parse_repository
 from kotasks.settings import Destination
 
 log = logging.getLogger("kotasks")
-
-
-
 _noted: set[str] = set()
 _noted_lock = threading.Lock()
 
@@ -48,7 +44,7 @@ def publish(target: PublishTarget, store: Layout, root: Descriptor, import_path:
             push(store, root, name, target.tags, base, target.insecure, target.jobs)
             reference = registry_reference(name, target.tags, root.digest, target.tag_only)
         else:
-            name = image_name(target.docker_repo, import_path.lower(), target.naming)
+            name = target.registry_name(import_path)
             reference = (f"{name}:{target.tags[0]}" if target.tag_only
                          else f"{name}:{target.tags[0]}@{root.digest}")
     return reference

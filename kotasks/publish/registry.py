@@ -38,8 +38,7 @@ def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, stor
     if client.has_blob(repository, blob.digest):
         return
     location = None
-    from_base = base is not None and not base.is_scratch and blob.digest in base_layers
-    if from_base and base is not None and base.registry == client.registry:
+    if base is not None and blob.digest in base_layers and base.registry == client.registry:
         location = client.mount_blob(repository, blob.digest, base.repository)
         if location is None:
             return
@@ -47,7 +46,7 @@ def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, stor
         client.upload_blob(repository, blob.digest, blob.size,
                            lambda: store.open(blob.digest), location)
         return
-    if not from_base or base is None:
+    if base is None or blob.digest not in base_layers:
         raise ImageError(f"blob {blob.digest} is in neither the local store nor the base image")
     source = client_for(base.registry, base.insecure)
     response = source.open_blob(base.repository, blob.digest)
@@ -62,10 +61,11 @@ def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
     repo = parse_repository(name, "image name")
     client = client_for(repo.registry, insecure)
     parts = image_parts(store.read, root)
-    base_layers: frozenset[str] = frozenset()
-    if base is not None and not base.is_scratch:
-        base_layers = frozenset(layer.digest for part in parts for layer in part.layers
-                                if not store.has(layer.digest))
+    if base is not None and base.is_scratch:
+        base = None
+    # what the store lacks comes from the base image's registry
+    base_layers = frozenset(layer.digest for part in parts for layer in part.layers
+                            if base is not None and not store.has(layer.digest))
     blobs = {b.digest: b for part in parts for b in (*part.layers, part.config)}
     workers = max(1, min(jobs, _MAX_PARALLEL_BLOBS, len(blobs)))
     with ThreadPoolExecutor(workers, thread_name_prefix="push") as pool:

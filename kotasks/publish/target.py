@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kotasks.naming import Naming, image_name
+from kotasks.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,13 @@ class PublishTarget:
     insecure: bool = False
     jobs: int = 4
     embedded_default: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PublishTarget:
+        """The publishing part of the settings."""
+        return cls(settings.sinks, settings.docker_repo, settings.layout_path, settings.tags,
+                   settings.tag_only, settings.naming, settings.insecure, settings.jobs,
+                   settings.embedded_default)
 
     def registry_name(self, import_path: str) -> str:
         """The repository an import path is pushed to (ko lowercases the path first)."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kotasks.gobuild.build import BuildRequest
     from kotasks.gobuild.image import ImageOptions
     from kotasks.gobuild.toolchain import Toolchain
-    from kotasks.oci.descriptor import Platform
+    from kotasks.oci.descriptor import Descriptor, Platform
     from kotasks.publish.target import PublishTarget
 
 
@@ -63,6 +63,18 @@ def _warm_up(modules: list[str]) -> None:
             importlib.import_module(module)
 
     threading.Thread(target=load, name="warm-up", daemon=True).start()
+
+
+def _values(desc: Descriptor) -> dict[str, Any]:
+    """A manifest or index descriptor as task values."""
+    return {"digest": desc.digest, "size": desc.size, "media_type": desc.media_type}
+
+
+def _descriptor(values: dict[str, Any]) -> Descriptor:
+    """The descriptor an image, index or SBOM task recorded."""
+    from kotasks.oci.descriptor import Descriptor
+
+    return Descriptor(values["media_type"], values["digest"], values["size"])
 
 
 @guarded
@@ -123,7 +135,7 @@ def make_image(store: str, platform: Platform, options: ImageOptions, kodata: di
     base_image = base_for_platform(layout, BaseRecord.from_json(base), platform)
     desc = assemble_image(layout, base_image, LayerInfo.from_json(kodata),
                           LayerInfo.from_json(layer), options)
-    return {"digest": desc.digest, "size": desc.size, "media_type": desc.media_type}
+    return _values(desc)
 
 
 @guarded
@@ -132,14 +144,13 @@ def make_index(store: str, platforms: list[Platform], annotations: list[tuple[st
     """Assemble the index over the platforms' images; return its descriptor fields."""
     from kotasks.baseimage import BaseRecord
     from kotasks.gobuild.index import assemble_index
-    from kotasks.oci.descriptor import Descriptor
     from kotasks.oci.layout import Layout
 
-    children = [(platform, Descriptor(image["media_type"], image["digest"], image["size"]))
+    children = [(platform, _descriptor(image))
                 for platform, image in zip(platforms, (images[f"image_{i}"] for i in
                                                       range(len(platforms))), strict=True)]
     desc = assemble_index(Layout(store), BaseRecord.from_json(base), children, annotations)
-    return {"digest": desc.digest, "size": desc.size, "media_type": desc.media_type}
+    return _values(desc)
 
 
 @guarded
@@ -149,7 +160,6 @@ def publish_artifact(store: str, target: PublishTarget, import_path: str,
     """Publish the image (or index) and, when pushing, its SBOMs; return the printed
     reference, the repository it went to, and an index's children."""
     from kotasks.baseimage import BaseRecord
-    from kotasks.oci.descriptor import Descriptor
     from kotasks.oci.layout import Layout
     from kotasks.oci.manifest import parse_index
     from kotasks.oci.mediatypes import is_index
@@ -158,7 +168,7 @@ def publish_artifact(store: str, target: PublishTarget, import_path: str,
     from kotasks.settings import Destination
 
     layout = Layout(store)
-    root = Descriptor(artifact["media_type"], artifact["digest"], artifact["size"])
+    root = _descriptor(artifact)
     ref = publish(target, layout, root, import_path, BaseRecord.from_json(base))
     if Destination.REGISTRY in target.sinks and sboms:
         records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
@@ -189,7 +199,6 @@ def make_image_sbom(store: str, fmt: str, file: str, go: str, binary: str, in_im
                     subject: dict[str, Any]) -> dict[str, Any]:
     """Write an image's SBOM (from the binary's module graph); return where it is."""
     from kotasks import __version__
-    from kotasks.oci.descriptor import Descriptor
     from kotasks.oci.layout import Layout
     from kotasks.sbom.buildinfo import read_build_info
     from kotasks.sbom.cyclonedx import cyclonedx_image
@@ -197,8 +206,7 @@ def make_image_sbom(store: str, fmt: str, file: str, go: str, binary: str, in_im
     from kotasks.sbom.subjects import image_facts
 
     layout = Layout(store)
-    facts = image_facts(layout, Descriptor(subject["media_type"], subject["digest"],
-                                           subject["size"]))
+    facts = image_facts(layout, _descriptor(subject))
     info = read_build_info(go, binary, in_image)
     make = cyclonedx_image if fmt == "cyclonedx" else spdx_image
     return _sbom_record(layout, fmt, file, make(facts, info, f"kotasks {__version__}"),
@@ -210,14 +218,13 @@ def make_index_sbom(store: str, fmt: str, file: str, subject: dict[str, Any]
                     ) -> dict[str, Any]:
     """Write an index's SBOM (its children and base); return where it is."""
     from kotasks import __version__
-    from kotasks.oci.descriptor import Descriptor
     from kotasks.oci.layout import Layout
     from kotasks.sbom.cyclonedx import cyclonedx_index
     from kotasks.sbom.spdx import spdx_index
     from kotasks.sbom.subjects import index_children
 
     layout = Layout(store)
-    index = Descriptor(subject["media_type"], subject["digest"], subject["size"])
+    index = _descriptor(subject)
     children, created, base_name, base_digest = index_children(layout, index)
     make = cyclonedx_index if fmt == "cyclonedx" else spdx_index
     document = make(index.digest, index.media_type, created, children, base_name, base_digest,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from doit.task import Task, dict_to_task
 from doit.tools import config_changed
 
 from kotasks import __version__
-from kotasks.oci.layout import Layout
+from kotasks.oci.layout import REF_NAME, Layout
 
 #: bump when a task's recipe changes in a way its config_changed would not show
 RECIPE = 1
+_LAYOUT_REFS: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
 
 
 def blob_present(store: Layout) -> Any:
@@ -24,6 +26,23 @@ def blob_present(store: Layout) -> Any:
     return check
 
 
+def _layout_refs(path: str) -> dict[str, str]:
+    """Ref name → digest of a layout's index.json, read once per run while unchanged."""
+    index = os.path.join(path, "index.json")
+    try:
+        st = os.stat(index)
+    except FileNotFoundError:
+        return {}
+    key = (st.st_mtime_ns, st.st_size)
+    cached = _LAYOUT_REFS.get(path)
+    if cached is None or cached[0] != key:
+        entries = Layout(path).index().get("manifests") or []
+        cached = key, {(m.get("annotations") or {}).get(REF_NAME, ""): m.get("digest", "")
+                       for m in entries}
+        _LAYOUT_REFS[path] = cached
+    return cached[1]
+
+
 def layout_holds(path: str, names: list[str]) -> Any:
     """An uptodate check: the layout still names the published digest under every tag."""
 
@@ -31,8 +50,8 @@ def layout_holds(path: str, names: list[str]) -> Any:
         digest = values.get("digest")
         if not digest:
             return None
-        layout = Layout(path)
-        return all((d := layout.find_ref(n)) is not None and d.digest == digest for n in names)
+        refs = _layout_refs(path)
+        return all(refs.get(name) == digest for name in names)
 
     return check
 

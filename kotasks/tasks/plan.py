@@ -245,11 +245,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None,
             inputs=tuple(inputs),
             capability=build.capability,
         )
-    target = PublishTarget(sinks=settings.sinks, docker_repo=settings.docker_repo,
-                           layout_path=settings.layout_path, tags=settings.tags,
-                           tag_only=settings.tag_only, naming=settings.naming,
-                           insecure=settings.insecure, jobs=settings.jobs,
-                           embedded_default=settings.embedded_default)
+    target = PublishTarget.from_settings(settings)
     resolves = tuple(ResolveInput(path, source, tuple((ref, builds[ip].key)
                                                       for ref, ip in references))
                      for path, source, references in yaml_inputs)
