@@ -151,3 +151,13 @@ def test_doit_resolve_reads_config_and_is_incremental(hello: Path, registry: Reg
     assert "resolve:config/deploy.yaml" in edited.executed
     assert "resolve:config/other.yaml" not in edited.executed
     assert not edited.ran("build:cmd/app")
+
+
+def test_a_new_file_ahead_of_the_others_keeps_every_output_right(hello: Path,
+                                                                 registry: Registry) -> None:
+    env = {"KO_DOCKER_REPO": f"{registry.host}/reorder"}
+    (hello / "config/b.yaml").write_text(f"worker: {WORKER}\n")
+    first = resolve(hello, env)
+    (hello / "config/a.yaml").write_text("first: true\n")
+    second = resolve(hello, env)
+    assert second.stdout == "first: true\n---\n" + first.stdout

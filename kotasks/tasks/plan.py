@@ -110,10 +110,13 @@ class _Packages:
         return build_environment(platform, self.settings.environ,
                                  self.settings.config.default_env)
 
-    @functools.cache  # noqa: B019 - one listing per directory and platform, per plan
     def graph(self, directory: str, platform: Platform | None = None) -> PackageGraph:
         """The ``./...`` listing of a module directory as Go sees it for ``platform``."""
-        return load_package_graph(self.tool, directory, self.env(platform or self.host),
+        return self._listing(directory, platform or self.host)
+
+    @functools.cache  # noqa: B019 - one listing per directory and platform, per plan
+    def _listing(self, directory: str, platform: Platform) -> PackageGraph:
+        return load_package_graph(self.tool, directory, self.env(platform),
                                   self.settings.state_dir)
 
     def describe(self, directory: str, pattern: str) -> GoPackage:

@@ -8,6 +8,7 @@ prints the result. ``image-refs`` writes every published reference (``--image-re
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -30,8 +31,11 @@ def resolve_tasks(plan: Plan) -> Iterator[Task]:
     """One task per YAML input, and ``resolve`` joining them."""
     settings = plan.settings
     outputs = []
-    for i, item in enumerate(plan.resolves):
-        output = os.path.join(settings.state_dir, RESOLVED, f"{i:04d}.yaml")
+    for item in plan.resolves:
+        # named after the input, not its position: adding a file must not hand one file's
+        # output to another file's task
+        digest = hashlib.sha256(item.path.encode()).hexdigest()[:16]
+        output = os.path.join(settings.state_dir, RESOLVED, f"{digest}.yaml")
         outputs.append(output)
         args = {f"ref_{n}": (f"build:{key}", "ref") for n, (_, key) in
                 enumerate(item.references)}
