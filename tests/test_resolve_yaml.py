@@ -393,7 +393,9 @@ def billion_laughs(levels: int = 12) -> str:
 @contextmanager
 def bounded(seconds: float, megabytes: float | None = None) -> Iterator[None]:
     """Fail unless the block takes less than ``seconds`` and, if ``megabytes`` is given,
-    allocates less than that (traced allocations: the block runs ~10x slower)."""
+    allocates less than that (traced allocations: the block runs ~10x slower). The time
+    bound catches runaway (exponential) work, not slowness: it is generous on purpose, since
+    a loaded CI machine must not fail it."""
     if megabytes is not None:
         tracemalloc.start()
     began = time.perf_counter()
@@ -409,7 +411,7 @@ def bounded(seconds: float, megabytes: float | None = None) -> Iterator[None]:
 
 def test_an_alias_bomb_is_not_expanded() -> None:
     text = billion_laughs()
-    with bounded(seconds=3, megabytes=20):
+    with bounded(seconds=30, megabytes=20):
         (scalar,) = find_ko_scalars(text, "bomb.yaml")
         result = rewrite(text, [scalar], PUBLISHED)
     assert result == text.replace(APP, APP_REF)
@@ -419,7 +421,7 @@ def test_nesting_is_limited() -> None:
     deep = "[" * 900 + f'"{APP}"' + "]" * 900 + "\n"
     (scalar,) = find_ko_scalars(deep, "deep.yaml")
     assert (scalar.start, scalar.style) == (900, '"')
-    with bounded(seconds=3), pytest.raises(UserError) as caught:
+    with bounded(seconds=30), pytest.raises(UserError) as caught:
         find_ko_scalars("[" * 100_000 + "]" * 100_000, "deeper.yaml")
     assert str(caught.value).startswith("deeper.yaml:1:1001: not valid YAML: ")
     assert "nest" in str(caught.value)
@@ -427,7 +429,7 @@ def test_nesting_is_limited() -> None:
 
 def test_invalid_utf8_deep_in_a_file() -> None:
     data = b"a: 1\n" * 100_000 + b"b: \xc3\x28\n"
-    with bounded(seconds=3), pytest.raises(UserError) as caught:
+    with bounded(seconds=30), pytest.raises(UserError) as caught:
         decode(data, "big.yaml")
     assert str(caught.value).startswith(
         "big.yaml:100001: not valid UTF-8: byte 0xc3 at byte offset 500003")
@@ -435,7 +437,7 @@ def test_invalid_utf8_deep_in_a_file() -> None:
 
 def test_a_syntax_error_deep_in_a_file() -> None:
     text = "---\na: 1\n" * 20_000 + "---\nkey: value: bad\n"
-    with bounded(seconds=3), pytest.raises(UserError) as caught:
+    with bounded(seconds=30), pytest.raises(UserError) as caught:
         find_ko_scalars(text, "big.yaml")
     assert str(caught.value).startswith(
         "big.yaml:40002:11: not valid YAML: mapping values are not allowed")

@@ -380,7 +380,8 @@ def test_cutting_items_of_an_aliased_sequence_is_an_error() -> None:
 
 
 def bounded_select(text: str, selector: str) -> str:
-    """select, failing if it takes over 3 s or allocates over 20 MB."""
+    """select, failing if it runs away (over 30 s: a bound for exponential work, not a speed
+    target) or allocates over 20 MB."""
     tracemalloc.start()
     began = time.perf_counter()
     try:
@@ -389,7 +390,7 @@ def bounded_select(text: str, selector: str) -> str:
         elapsed = time.perf_counter() - began
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert elapsed < 3, f"took {elapsed:.1f} s"
+        assert elapsed < 30, f"took {elapsed:.1f} s"
         assert peak < 20_000_000, f"allocated {peak / 1e6:.0f} MB"
 
 
