@@ -16,6 +16,7 @@ from typing import Any
 from kotasks import __version__
 from kotasks.errors import KotasksError
 from kotasks.settings import STATE_DIR, load_settings
+from kotasks.tasks.archives import ARCHIVES
 from kotasks.tasks.plan import make_plan
 from kotasks.tasks.runner import run_tasks
 from kotasks.tasks.state import install_sigterm_handler, setup_logging
@@ -23,19 +24,54 @@ from kotasks.tasks.state import install_sigterm_handler, setup_logging
 EXIT_BAD_INPUT = 3
 
 
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "t", "true", "yes"):
-        return True
-    if lowered in ("0", "f", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+#: every boolean flag's option strings → its destination, filled as the parser is made
+_BOOLEAN_FLAGS: dict[str, str] = {}
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 
 def _flag(group: Any, *names: str, help: str, default: bool = False) -> None:
-    """A cobra-style boolean: ``--push``, ``--push=false``, ``--push=true``."""
-    group.add_argument(*names, nargs="?", const=True, default=default, type=_bool,
-                       metavar="BOOL", help=help)
+    """A cobra-style boolean: a bare ``--push`` is true and never takes the next word;
+    a value is given only as ``--push=false`` (see :func:`parse_args`)."""
+    action = group.add_argument(*names, action="store_const", const=True, default=default,
+                                help=help)
+    for name in names:
+        _BOOLEAN_FLAGS[name] = action.dest
+
+
+def _boolean_values(parser: argparse.ArgumentParser, argv: Sequence[str]
+                    ) -> tuple[list[str], dict[str, bool]]:
+    """Split ``--flag=value`` of boolean flags into the bare flag and its value (Go's
+    strconv.ParseBool spellings); the last mention of a flag wins. Words after ``--`` are
+    left alone."""
+    tokens: list[str] = []
+    values: dict[str, bool] = {}
+    for i, token in enumerate(argv):
+        if token == "--":
+            tokens += argv[i:]
+            break
+        name, sep, value = token.partition("=")
+        dest = _BOOLEAN_FLAGS.get(name) if token.startswith("-") else None
+        if dest is None:
+            tokens.append(token)
+            continue
+        if sep and value not in _TRUE + _FALSE:
+            parser.error(f"argument {name}: expected true or false, got {value!r}")
+        values[dest] = not sep or value in _TRUE
+        tokens.append(name)
+    return tokens, values
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
+               ) -> argparse.Namespace:
+    """Parse ``argv`` with cobra's boolean-flag rule: ``--tag-only ./cmd/app`` keeps the path,
+    ``--push=false`` sets the flag false."""
+    tokens, values = _boolean_values(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(tokens)
+    for dest, value in values.items():
+        if hasattr(args, dest):
+            setattr(args, dest, value)
+    return args
 
 
 def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
@@ -44,10 +80,15 @@ def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
                        help="tags to push (comma-separated or repeated; default latest)")
     _flag(group, "--tag-only", help="print name:tag, without the digest")
     _flag(group, "--push", default=True, help="push to KO_DOCKER_REPO (default true)")
-    _flag(group, "-L", "--local", help="load into a Docker daemon (not supported)")
+    _flag(group, "-L", "--local", help="load into the Docker daemon at DOCKER_HOST")
     _flag(group, "--insecure-registry", help="allow plain HTTP and skip TLS verification")
     group.add_argument("--oci-layout-path", default="", metavar="DIR",
                        help="also write images into this OCI image layout")
+    group.add_argument("--tarball", default="", metavar="FILE",
+                       help="also write every image into this docker-load-able tarball")
+    group.add_argument("--oci-archive", default="", metavar="FILE",
+                       help="also write every image or index into this OCI archive "
+                            "(an OCI layout in one tar file)")
     _flag(group, "-P", "--preserve-import-paths", help="name images <repo>/<import path>")
     _flag(group, "-B", "--base-import-paths", help="name images <repo>/<last path element>")
     _flag(group, "--bare", help="name images <repo> exactly")
@@ -111,6 +152,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "tag_only": args.tag_only, "push": args.push, "local": args.local,
         "insecure_registry": args.insecure_registry, "oci_layout_path": args.oci_layout_path,
+        "tarball": args.tarball, "oci_archive": args.oci_archive,
         "preserve_import_paths": args.preserve_import_paths,
         "base_import_paths": args.base_import_paths, "bare": args.bare,
         "jobs": args.jobs, "platform": args.platform or [], "ldflags": args.ldflags or [],
@@ -129,7 +171,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kotasks`` console script."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     if args.verb == "version":
         print(__version__)
         return 0
@@ -147,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(error.details.rstrip(), file=sys.stderr)
         return EXIT_BAD_INPUT
     selected = ["resolve"] if resolving else [f"build:{b.key}" for b in plan.builds]
+    selected += [name for sink, (name, _) in ARCHIVES.items() if sink in settings.sinks]
     if settings.image_refs:
         selected.append("image-refs")
     return run_tasks(plan, selected, STATE_DIR, settings.jobs, force=args.force)

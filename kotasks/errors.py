@@ -69,3 +69,11 @@ class RegistryError(KotasksError):
         if message:
             parts.append(message)
         super().__init__(": ".join(parts))
+
+
+class DaemonError(KotasksError):
+    """A Docker (or podman) daemon, or a kind node in it, could not be reached or refused."""
+
+    def __init__(self, endpoint: str, action: str, reason: str) -> None:
+        self.endpoint, self.action, self.reason = endpoint, action, reason
+        super().__init__(f"{action} (Docker daemon at {endpoint}): {reason}")

@@ -38,6 +38,8 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "local": False,
     "insecure_registry": False,
     "oci_layout_path": "",
+    "tarball": "",
+    "oci_archive": "",
     "preserve_import_paths": False,
     "base_import_paths": False,
     "bare": False,
@@ -59,11 +61,22 @@ SBOM_FORMATS = ("spdx", "cyclonedx", "none")
 
 
 class Destination:
-    """Where images go: a registry repository, an OCI layout, both, or nowhere."""
+    """Where images go: a registry, an OCI layout, files, a Docker daemon, kind nodes, or
+    nowhere."""
 
     REGISTRY = "registry"
     LAYOUT = "layout"
+    TARBALL = "tarball"
+    OCI_ARCHIVE = "oci-archive"
+    DAEMON = "daemon"
+    KIND = "kind"
     NOP = "nop"
+
+
+#: ``KO_DOCKER_REPO`` prefixes that select the daemon and kind publishers (ko's plain
+#: prefix test, so ``ko.localhost:5000`` selects the daemon too)
+LOCAL_DOMAIN = "ko.local"
+KIND_DOMAIN = "kind.local"
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,9 @@ class Settings:
     filenames: tuple[str, ...] = ()
     recursive: bool = False
     selector: str = ""
+    tarball: str = ""
+    oci_archive: str = ""
+    kind_cluster: str = "kind"
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
@@ -203,6 +219,50 @@ def _tags(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(tags)
 
 
+def _destinations(opts: Mapping[str, Any], docker_repo: str, tags: Sequence[str],
+                  tag_only: bool, state_dir: str) -> tuple[str, list[str], str, bool]:
+    """ko's publisher choice (its makePublisher): a daemon or kind nodes alone, else an OCI
+    layout, files and the registry in that order; the embedded layout stands in for a push
+    without ``KO_DOCKER_REPO``. Returns (repository base, sinks, layout path, embedded)."""
+    local = bool(opts["local"]) or docker_repo.startswith(LOCAL_DOMAIN)
+    if opts["local"] and LOCAL_DOMAIN in docker_repo:
+        log.warning("WARNING: --local is redundant: KO_DOCKER_REPO=%s already loads into the "
+                    "Docker daemon", docker_repo)
+    layout_path = str(opts["oci_layout_path"] or "")
+    files = {"--tarball": opts["tarball"], "--oci-archive": opts["oci_archive"],
+             "--oci-layout-path": layout_path}
+    if local or docker_repo.startswith(KIND_DOMAIN):
+        ignored = [flag for flag, value in files.items() if value]
+        if ignored:
+            log.warning("WARNING: %s ignored: images go only to the %s", ", ".join(ignored),
+                        "Docker daemon" if local else "kind cluster")
+        base = docker_repo or LOCAL_DOMAIN
+        parse_registry_or_repository(base, "KO_DOCKER_REPO")
+        return base, [Destination.DAEMON if local else Destination.KIND], "", False
+    if docker_repo:
+        parse_registry_or_repository(docker_repo, "KO_DOCKER_REPO")
+    push = bool(opts["push"])
+    sinks: list[str] = []
+    embedded = False
+    if layout_path:
+        sinks.append(Destination.LAYOUT)
+    if opts["tarball"]:
+        sinks.append(Destination.TARBALL)
+    if opts["oci_archive"]:
+        sinks.append(Destination.OCI_ARCHIVE)
+    if push and docker_repo:
+        sinks.append(Destination.REGISTRY)
+        if tag_only and (len(tags) != 1 or tags[0] == "latest"):
+            raise UserError("--tag-only needs exactly one tag, and not 'latest'")
+    elif push and not layout_path:
+        layout_path = os.path.join(state_dir, "oci")
+        sinks.append(Destination.LAYOUT)
+        embedded = True
+    if not sinks:
+        sinks.append(Destination.NOP)
+    return docker_repo, sinks, layout_path, embedded
+
+
 def load_settings(workdir: str, options: Mapping[str, Any],
                   environ: Mapping[str, str] | None = None,
                   state_dir: str = STATE_DIR) -> Settings:
@@ -216,32 +276,12 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         parse_base(config.default_base_image, config.where("defaultBaseImage"))
 
     docker_repo = env.get("KO_DOCKER_REPO", "")
-    if opts["local"] or docker_repo.startswith(("ko.local", "kind.local")):
-        what = "--local" if opts["local"] else f"KO_DOCKER_REPO={docker_repo}"
-        raise UserError(f"{what}: publishing to a Docker daemon or kind cluster is not "
-                        "supported by kotasks; push to a registry or use the OCI layout")
-    if docker_repo:
-        parse_registry_or_repository(docker_repo, "KO_DOCKER_REPO")
     tags = _tags(_as_list(opts["tags"], "tags"))
     if not tags:
         raise UserError("--tags: at least one tag is needed")
     tag_only = bool(opts["tag_only"])
-    push = bool(opts["push"])
-    layout_path = str(opts["oci_layout_path"] or "")
-    sinks: list[str] = []
-    embedded = False
-    if layout_path:
-        sinks.append(Destination.LAYOUT)
-    if push and docker_repo:
-        sinks.append(Destination.REGISTRY)
-        if tag_only and (len(tags) != 1 or tags[0] == "latest"):
-            raise UserError("--tag-only needs exactly one tag, and not 'latest'")
-    elif push and not layout_path:
-        layout_path = os.path.join(state_dir, "oci")
-        sinks.append(Destination.LAYOUT)
-        embedded = True
-    if not sinks:
-        sinks.append(Destination.NOP)
+    docker_repo, sinks, layout_path, embedded = _destinations(opts, docker_repo, tags,
+                                                              tag_only, state_dir)
     naming = naming_from_flags(bool(opts["preserve_import_paths"]),
                                bool(opts["base_import_paths"]), bool(opts["bare"]))
     if opts["bare"] and opts["base_import_paths"]:
@@ -279,5 +319,7 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         base_ttl=_seconds(env, "KOTASKS_BASE_TTL", DEFAULT_BASE_TTL), sbom=sbom,
         sbom_dir=str(opts["sbom_dir"] or ""), cosign_repository=cosign_repository,
         image_refs=str(opts["image_refs"] or ""), filenames=filenames,
-        recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""), environ=env)
+        recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""),
+        tarball=str(opts["tarball"] or ""), oci_archive=str(opts["oci_archive"] or ""),
+        kind_cluster=env.get("KIND_CLUSTER_NAME") or "kind", environ=env)
 

@@ -10,7 +10,7 @@ sorted records, and two zero blocks at the end with no further padding.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from kotasks.errors import ImageError
 from kotasks.oci.digest import Readable
@@ -115,6 +115,52 @@ def _padding(size: int) -> bytes:
     return b"\0" * (-size % BLOCK)
 
 
+def _header_blocks(name: str, typeflag: bytes, mode: int, size: int, mtime: int,
+                   pax: Mapping[str, bytes]) -> list[bytes]:
+    """The header block(s) of one entry: a USTAR header, or a PAX header and its records
+    followed by the USTAR header."""
+    if mtime < 0 or mtime >= _MAX_OCTAL_11:
+        raise ImageError(f"{name}: modification time {mtime} is outside 0..8^11-1")
+    records: dict[str, bytes] = {}
+    split = None
+    if not name.isascii() or len(name) > NAME_SIZE:
+        records["path"] = name.encode("utf-8")
+        split = _split_ustar(name)
+    if size >= _MAX_OCTAL_11:
+        records["size"] = str(size).encode()
+    ustar = not pax and "size" not in records and (("path" not in records) or split)
+    if ustar:
+        prefix, short = split if split else ("", name)
+        return [_header(short.encode("ascii"), typeflag, mode, size, mtime,
+                        prefix.encode("ascii"))]
+    for key, value in pax.items():
+        records.setdefault(key, value)
+    data = b"".join(_pax_record(k, records[k]) for k in sorted(records))
+    return [_raw_pax_header(name, data), data + _padding(len(data)),
+            _header(_ascii(name), typeflag, mode, size, mtime)]
+
+
+def file_chunks(name: str, size: int, content: Readable, mode: int = 0o555, mtime: int = 0,
+                pax: Mapping[str, bytes] | None = None) -> Iterator[bytes]:
+    """A regular file entry of ``size`` bytes streamed from ``content``, as byte chunks
+    (header, content in pieces of at most 1 MiB, padding): memory stays flat."""
+    yield from _header_blocks(name, REGULAR, mode, size, mtime, pax or {})
+    remaining = size
+    while remaining:
+        chunk = content.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise ImageError(f"{name}: file shrank while it was being archived")
+        yield chunk
+        remaining -= len(chunk)
+    if content.read(1):
+        raise ImageError(f"{name}: file grew while it was being archived")
+    yield _padding(size)
+
+
+#: the two zero blocks that end an archive
+END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
+
+
 class TarWriter:
     """Write tar entries to a byte sink with Go's header encoding; uid/gid 0, no owner names."""
 
@@ -124,47 +170,15 @@ class TarWriter:
     def add_directory(self, name: str, mode: int = 0o555, mtime: int = 0,
                       pax: Mapping[str, bytes] | None = None) -> None:
         """Write a directory entry (no trailing slash is added, as in ko)."""
-        self._write_header(name, DIRECTORY, mode, 0, mtime, pax or {})
+        for block in _header_blocks(name, DIRECTORY, mode, 0, mtime, pax or {}):
+            self._write(block)
 
     def add_file(self, name: str, size: int, content: Readable, mode: int = 0o555,
                  mtime: int = 0, pax: Mapping[str, bytes] | None = None) -> None:
         """Write a regular file of ``size`` bytes streamed from ``content``."""
-        self._write_header(name, REGULAR, mode, size, mtime, pax or {})
-        remaining = size
-        while remaining:
-            chunk = content.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise ImageError(f"{name}: file shrank while it was being archived")
+        for chunk in file_chunks(name, size, content, mode, mtime, pax):
             self._write(chunk)
-            remaining -= len(chunk)
-        if content.read(1):
-            raise ImageError(f"{name}: file grew while it was being archived")
-        self._write(_padding(size))
 
     def close(self) -> None:
         """Write the two zero blocks that end the archive."""
-        self._write(b"\0" * (2 * BLOCK))
-
-    def _write_header(self, name: str, typeflag: bytes, mode: int, size: int, mtime: int,
-                      pax: Mapping[str, bytes]) -> None:
-        if mtime < 0 or mtime >= _MAX_OCTAL_11:
-            raise ImageError(f"{name}: modification time {mtime} is outside 0..8^11-1")
-        records: dict[str, bytes] = {}
-        split = None
-        if not name.isascii() or len(name) > NAME_SIZE:
-            records["path"] = name.encode("utf-8")
-            split = _split_ustar(name)
-        if size >= _MAX_OCTAL_11:
-            records["size"] = str(size).encode()
-        ustar = not pax and "size" not in records and (("path" not in records) or split)
-        if ustar:
-            prefix, short = split if split else ("", name)
-            self._write(_header(short.encode("ascii"), typeflag, mode, size, mtime,
-                                prefix.encode("ascii")))
-            return
-        for key, value in pax.items():
-            records.setdefault(key, value)
-        data = b"".join(_pax_record(k, records[k]) for k in sorted(records))
-        self._write(_raw_pax_header(name, data))
-        self._write(data + _padding(len(data)))
-        self._write(_header(_ascii(name), typeflag, mode, size, mtime))
+        self._write(END_OF_ARCHIVE)

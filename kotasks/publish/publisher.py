@@ -1,15 +1,23 @@
-"""Send a built artifact to the configured sinks and return the reference ko would print."""
+"""Send a built artifact to the configured sinks and return the values ko would print.
+
+Each sink is a function in a module of its own (``layout``, ``registry``, ``tarball``,
+``ociarchive``, ``daemon``, ``kind``) with one signature; they run in ko's order and the last
+one's reference is the one printed.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from kotasks.baseimage import BaseRecord
 from kotasks.oci.descriptor import Descriptor
 from kotasks.oci.layout import Layout
-from kotasks.publish.layout import layout_reference, write_layout
-from kotasks.publish.registry import push, registry_reference
+from kotasks.oci.manifest import parse_index
+from kotasks.oci.mediatypes import INDEXES
 from kotasks.publish.target import PublishTarget
 from kotasks.registry.reference import parse_repository
 from kotasks.settings import Destination
@@ -17,6 +25,8 @@ from kotasks.settings import Destination
 log = logging.getLogger("kotasks")
 _noted: set[str] = set()
 _noted_lock = threading.Lock()
+
+Sink = Callable[[PublishTarget, Layout, Descriptor, str, BaseRecord | None], dict[str, Any]]
 
 
 def _note_embedded_default(path: str, example: str) -> None:
@@ -29,31 +39,66 @@ def _note_embedded_default(path: str, example: str) -> None:
              "oci:%s:%s`)", path, path, example)
 
 
-def publish(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
-            base: BaseRecord | None) -> str:
-    """Publish ``root`` to every sink in order (layout, then registry); return the last ref."""
-    reference = ""
-    for sink in target.sinks:
-        if sink == Destination.LAYOUT:
-            write_layout(store, target.layout_path, root, target.layout_names(import_path), base)
-            reference = layout_reference(target.layout_path, root.digest)
-            if target.embedded_default:
-                _note_embedded_default(target.layout_path, target.layout_names(import_path)[0])
-        elif sink == Destination.REGISTRY:
-            name = target.registry_name(import_path)
-            push(store, root, name, target.tags, base, target.insecure, target.jobs)
-            reference = registry_reference(name, target.tags, root.digest, target.tag_only)
-        else:
-            name = target.registry_name(import_path)
-            reference = (f"{name}:{target.tags[0]}" if target.tag_only
-                         else f"{name}:{target.tags[0]}@{root.digest}")
-    return reference
+def publish_layout(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
+                   base: BaseRecord | None) -> dict[str, Any]:
+    """The OCI layout sink: ``<layout>@<digest>``."""
+    from kotasks.publish.layout import layout_reference, write_layout
+
+    write_layout(store, target.layout_path, root, target.layout_names(import_path), base)
+    if target.embedded_default:
+        _note_embedded_default(target.layout_path, target.layout_names(import_path)[0])
+    return {"ref": layout_reference(target.layout_path, root.digest),
+            "repository": target.layout_path}
 
 
-def published_repository(target: PublishTarget, import_path: str) -> str:
-    """Where the last sink put the artifact, fully qualified (``index.docker.io/…``)."""
-    sink = target.sinks[-1]
-    if sink == Destination.LAYOUT:
-        return target.layout_path
+def publish_registry(target: PublishTarget, store: Layout, root: Descriptor,
+                     import_path: str, base: BaseRecord | None) -> dict[str, Any]:
+    """The registry sink: push, then ko's printed form."""
+    from kotasks.publish.registry import push, registry_reference
+
     name = target.registry_name(import_path)
-    return str(parse_repository(name, "image name")) if sink == Destination.REGISTRY else name
+    push(store, root, name, target.tags, base, target.insecure, target.jobs)
+    return {"ref": registry_reference(name, target.tags, root.digest, target.tag_only),
+            "repository": str(parse_repository(name, "image name"))}
+
+
+def publish_nop(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
+                base: BaseRecord | None) -> dict[str, Any]:
+    """``--push=false`` with nothing else: the reference ko computes, nothing written."""
+    name = target.registry_name(import_path)
+    ref = (f"{name}:{target.tags[0]}" if target.tag_only
+           else f"{name}:{target.tags[0]}@{root.digest}")
+    return {"ref": ref, "repository": name}
+
+
+#: the sinks in modules of their own, imported only when used
+_SINK_MODULES = {
+    Destination.TARBALL: ("kotasks.publish.tarball", "publish_tarball"),
+    Destination.OCI_ARCHIVE: ("kotasks.publish.ociarchive", "publish_oci_archive"),
+    Destination.DAEMON: ("kotasks.publish.daemon", "publish_daemon"),
+    Destination.KIND: ("kotasks.publish.kind", "publish_kind"),
+}
+
+
+def _sink(kind: str) -> Sink:
+    builtin = {Destination.LAYOUT: publish_layout, Destination.REGISTRY: publish_registry,
+               Destination.NOP: publish_nop}
+    if kind in builtin:
+        return builtin[kind]
+    module, function = _SINK_MODULES[kind]
+    sink: Sink = getattr(importlib.import_module(module), function)
+    return sink
+
+
+def publish(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
+            base: BaseRecord | None) -> dict[str, Any]:
+    """Publish ``root`` to every sink in order; return the last sink's values: ``ref``,
+    ``digest``, ``repository`` (fully qualified) and an index's ``children``."""
+    children = ([c.digest for c in parse_index(store.read(root.digest)).manifests]
+                if root.media_type in INDEXES else [])
+    values: dict[str, Any] = {}
+    for kind in target.sinks:
+        values = {"digest": root.digest, "children": children,
+                  "repository": target.registry_name(import_path),
+                  **_sink(kind)(target, store, root, import_path, base)}
+    return values

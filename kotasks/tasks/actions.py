@@ -158,27 +158,22 @@ def publish_artifact(store: str, target: PublishTarget, import_path: str,
                      cosign_repository: str, artifact: dict[str, Any], base: dict[str, Any],
                      **sboms: dict[str, Any]) -> dict[str, Any]:
     """Publish the image (or index) and, when pushing, its SBOMs; return the printed
-    reference, the repository it went to, and an index's children."""
+    reference, what was published (an index's children too) and where."""
     from kotasks.baseimage import BaseRecord
     from kotasks.oci.layout import Layout
-    from kotasks.oci.manifest import parse_index
-    from kotasks.oci.mediatypes import is_index
-    from kotasks.publish.publisher import publish, published_repository
+    from kotasks.publish.publisher import publish
     from kotasks.publish.sbom import SbomRecord, push_sboms
     from kotasks.settings import Destination
 
     layout = Layout(store)
-    root = _descriptor(artifact)
-    ref = publish(target, layout, root, import_path, BaseRecord.from_json(base))
+    values = publish(target, layout, _descriptor(artifact), import_path,
+                     BaseRecord.from_json(base))
     if Destination.REGISTRY in target.sinks and sboms:
         records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
                    for _, v in sorted(sboms.items())]
         push_sboms(layout, target.registry_name(import_path), records, target.insecure,
                    cosign_repository)
-    children = ([c.digest for c in parse_index(layout.read(root.digest)).manifests]
-                if is_index(root.media_type) else [])
-    return {"ref": ref, "digest": root.digest, "children": children,
-            "repository": published_repository(target, import_path)}
+    return values
 
 
 def _sbom_record(store: Any, fmt: str, file: str, document: bytes, subject: str
@@ -281,3 +276,25 @@ def write_image_refs(path: str, count: int, **builds: dict[str, Any]) -> dict[st
         lines += [f"{values['repository']}@{child}" for child in values.get("children", [])]
     write_atomic(path, "".join(f"{line}\n" for line in lines).encode())
     return {"lines": len(lines)}
+
+
+@guarded
+def write_archive(sink: str, store: str, path: str, names: list[list[str]],
+                  **builds: str) -> dict[str, Any]:
+    """Write the ``--tarball`` or ``--oci-archive`` file with every published artifact."""
+    from kotasks.oci.descriptor import Descriptor
+    from kotasks.oci.layout import Layout
+    from kotasks.oci.manifest import media_type_of
+    from kotasks.publish.ociarchive import write_oci_archive
+    from kotasks.publish.tarball import write_tarball
+    from kotasks.settings import Destination
+
+    layout = Layout(store)
+    artifacts = []
+    for i, refs in enumerate(names):
+        data = layout.read(builds[f"build_{i}"])
+        artifacts.append((Descriptor(media_type_of(data), builds[f"build_{i}"], len(data)),
+                          refs))
+    write = write_tarball if sink == Destination.TARBALL else write_oci_archive
+    write(layout, path, artifacts)
+    return {"file": path, "images": len(artifacts)}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.task import Task, dict_to_task
 from doit.tools import config_changed
 
 from kotasks import __version__
 from kotasks.oci.layout import REF_NAME, Layout
+
+if TYPE_CHECKING:
+    from kotasks.publish.dockerprobe import DockerProbe
 
 #: bump when a task's recipe changes in a way its config_changed would not show
 RECIPE = 1
@@ -52,6 +55,28 @@ def layout_holds(path: str, names: list[str]) -> Any:
             return None
         refs = _layout_refs(path)
         return all(refs.get(name) == digest for name in names)
+
+    return check
+
+
+def daemon_holds(probe: DockerProbe) -> Any:
+    """An uptodate check: the Docker daemon still holds the loaded image ID under every
+    name it was given (one query per image; a deleted image or tag means a new load)."""
+
+    def check(task: Any, values: dict[str, Any]) -> bool:
+        image_id, names = values.get("image_id"), values.get("names") or []
+        return bool(image_id and names) and probe.holds_image(str(image_id), list(names))
+
+    return check
+
+
+def kind_holds(probe: DockerProbe, cluster: str) -> Any:
+    """An uptodate check: every node of the kind cluster still has the image under every
+    name (each node's image list is read once per run)."""
+
+    def check(task: Any, values: dict[str, Any]) -> bool:
+        names = values.get("names") or []
+        return bool(names) and probe.holds_in_kind(cluster, list(names))
 
     return check
 

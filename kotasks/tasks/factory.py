@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.task import Task
 from doit.tools import timeout
@@ -30,9 +30,12 @@ from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
 from kotasks.settings import SCRATCH, Destination, Settings
 from kotasks.tasks import actions
+from kotasks.tasks.archives import archive_tasks
 from kotasks.tasks.common import (
     base_task_name,
     blob_present,
+    daemon_holds,
+    kind_holds,
     layout_holds,
     make_task,
     recipe,
@@ -40,6 +43,9 @@ from kotasks.tasks.common import (
 from kotasks.tasks.plan import PackageBuild, Plan
 from kotasks.tasks.reporter import PUBLISH
 from kotasks.tasks.resolving import image_refs_task, resolve_tasks
+
+if TYPE_CHECKING:
+    from kotasks.publish.dockerprobe import DockerProbe
 
 
 def kodata_task_name(key: str, windows: bool) -> str:
@@ -201,7 +207,22 @@ def _index_task(plan: Plan, build: PackageBuild, images: list[str]) -> Task:
     }, f"build:{build.key}")
 
 
-def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
+def _publish_checks(plan: Plan, build: PackageBuild, probe: DockerProbe | None) -> list[Any]:
+    """What says the ``build:`` task's publishing is still in place: a layout still naming
+    the digest, the daemon or kind nodes still holding the image."""
+    target = plan.target
+    checks: list[Any] = []
+    if Destination.LAYOUT in target.sinks:
+        checks.append(layout_holds(target.layout_path, target.layout_names(build.import_path)))
+    if probe is not None and Destination.DAEMON in target.sinks:
+        checks.append(daemon_holds(probe))
+    if probe is not None and Destination.KIND in target.sinks:
+        checks.append(kind_holds(probe, target.kind_cluster))
+    return checks
+
+
+def package_tasks(plan: Plan, build: PackageBuild,
+                  probe: DockerProbe | None = None) -> Iterator[Task]:
     """Yield every task of one package, ending with its ``build:`` task."""
     settings = plan.settings
     yield from _kodata_tasks(plan, build)
@@ -219,9 +240,8 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
     target = plan.target
     base = base_task_name(build.base_ref)
     uptodate: list[Any] = [recipe(import_path=build.import_path, target=target.describe(),
-                                   cosign_repository=settings.cosign_repository)]
-    if Destination.LAYOUT in target.sinks:
-        uptodate.append(layout_holds(target.layout_path, target.layout_names(build.import_path)))
+                                   cosign_repository=settings.cosign_repository),
+                           *_publish_checks(plan, build, probe)]
     yield make_task({
         "name": f"build:{build.key}",
         "doc": f"build and publish {build.import_path}",
@@ -239,16 +259,23 @@ def package_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
 def plan_tasks(plan: Plan) -> Iterator[Task]:
     """Yield all tasks of a plan, plus ``build`` (every package) when there is more than one."""
     bases: set[str] = set()
+    probe = None
+    if {Destination.DAEMON, Destination.KIND} & set(plan.target.sinks):
+        from kotasks.publish.dockerprobe import DockerProbe
+
+        probe = DockerProbe(plan.target.environ)
     for build in plan.builds:
         if build.base_ref not in bases:
             bases.add(build.base_ref)
             yield base_task(plan, build.base_ref, f"build:{build.key}")
-        yield from package_tasks(plan, build)
+        yield from package_tasks(plan, build, probe)
+    archives = list(archive_tasks(plan))
+    yield from archives
     yield make_task({
         "name": "build",
         "doc": "build and publish every main package",
         "actions": None,
-        "task_dep": [f"build:{b.key}" for b in plan.builds],
+        "task_dep": [f"build:{b.key}" for b in plan.builds] + [t.name for t in archives],
     })
     if plan.resolves or plan.settings.filenames:
         yield from resolve_tasks(plan)
