@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dockerd import Dockerd
+from tests.support.forward import tcp_to_unix
 from tests.support.podman import PodmanService
 from tests.support.project import FIXTURES, Result, append, copy_module, run_doit, run_kotasks
 
@@ -92,7 +93,8 @@ def test_a_no_op_run_asks_one_question_per_image(local: Path, dockerd: Dockerd) 
 def test_an_image_deleted_behind_our_back_is_loaded_again(local: Path,
                                                            dockerd: Dockerd) -> None:
     [ref] = pushed_free(run_kotasks(local, "build", "-L", "./cmd/show", env=dockerd.env))
-    dockerd.docker("rmi", "-f", ref, ref.rsplit(":", 1)[0] + ":latest")
+    image_id = dockerd.docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+    dockerd.docker("rmi", "-f", image_id)  # every name of it, other tests' ones too
     mark = dockerd.log_mark()
     again = run_kotasks(local, "build", "-L", "./cmd/show", env=dockerd.env).ok()
     assert again.executed == ["build:cmd/show"] and again.refs == [ref]
@@ -187,3 +189,12 @@ def test_podmans_docker_socket_works_the_same(local: Path,
     assert not [c for c in podman_service.api_calls_since(mark) if "/images/load" in c]
     run = podman_service.podman("run", "--rm", "--network", "none", ref)
     assert run.stdout == "hello from kodata\n"
+
+
+def test_a_tcp_docker_host_works_the_same(local: Path, dockerd: Dockerd) -> None:
+    with tcp_to_unix(dockerd.socket) as host:
+        [ref] = pushed_free(run_kotasks(local, "build", "-L", "./cmd/other",
+                                        env={"DOCKER_HOST": host}))
+        again = run_kotasks(local, "build", "-L", "./cmd/other", env={"DOCKER_HOST": host})
+        assert again.ok().executed == [] and again.refs == [ref]
+    assert dockerd.docker("run", "--rm", "--network", "none", ref).stdout == "other\n"

@@ -106,23 +106,33 @@ class Engine:
         containerd's socket, and the node's own privileges apply to an exec anyway."""
         what = f"run {' '.join(command[:4])} in {container}"
         with self.failing(what):
-            exec_id = self.api.exec_create(container, list(command), stdin=stdin is not None)["Id"]
+            exec_id = self.api.exec_create(container, list(command),
+                                           stdin=stdin is not None)["Id"]
             connection = self.api.exec_start(exec_id, socket=True)
             raw = getattr(connection, "_sock", connection)
             output: list[bytes] = []
             reader = threading.Thread(target=_collect, args=(raw, output), daemon=True)
             reader.start()
             try:
-                for chunk in stdin or ():
-                    raw.sendall(chunk)
-                if stdin is not None:
-                    raw.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass  # the command ended early: its exit code and output say why
-            reader.join(TIMEOUT)
-            connection.close()
+                _send(raw, stdin)
+                reader.join(TIMEOUT)
+            finally:
+                connection.close()
             code = self.api.exec_inspect(exec_id).get("ExitCode")
         return int(code if code is not None else -1), b"".join(output).decode(errors="replace")
+
+
+def _send(raw: Any, stdin: Iterable[bytes] | None) -> None:
+    """Write ``stdin`` into an exec's connection, then close our side so the command sees
+    the end of its input. A command that ends early shows in its exit code and output."""
+    if stdin is None:
+        return
+    try:
+        for chunk in stdin:
+            raw.sendall(chunk)
+        raw.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def _collect(raw: Any, output: list[bytes]) -> None:
