@@ -1,8 +1,10 @@
 """Session fixtures: one registry, one Go build cache, the example copied per test; and
-daemons ko publishes to: a private dockerd, a podman API service, kind-style clusters."""
+daemons ko publishes to: a private dockerd, a podman API service, kind-style clusters; and a
+real Kubernetes API server (kube-apiserver on etcd) that ko resolve/apply talk to."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,12 +13,13 @@ import pytest
 
 from tests.support.dockerd import Dockerd, start_dockerd
 from tests.support.kindnode import KindCluster, node_image, start_kind_cluster
+from tests.support.kubeapi import KubeAPI, find_binary, start_kube_apiserver
 from tests.support.podman import PodmanService, start_podman_service
-from tests.support.project import EXAMPLES, copy_module
+from tests.support.project import EXAMPLES, FIXTURES, copy_module
 from tests.support.registry import Registry, start_registry
 
 TOOLS = ("go", "docker-registry", "skopeo", "umoci", "runc", "dockerd", "docker", "containerd",
-         "ctr", "podman")
+         "ctr", "podman", "etcd", "kubectl")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +53,21 @@ def podman_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanS
 
 
 @pytest.fixture(scope="session")
+def kube_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI]:
+    """kube-apiserver (built by scripts/kube-apiserver) on etcd, shared by the session.
+
+    No controllers run: use ``kube_api.new_namespace(...)`` per test, delete objects only.
+    """
+    binary = find_binary()
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"no kube-apiserver binary at {binary} (KOTASKS_KUBE_APISERVER): "
+                    "run `bash scripts/kube-apiserver` first (scripts/test does)", pytrace=False)
+    api = start_kube_apiserver(tmp_path_factory.mktemp("kubeapi"), str(binary))
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
 def kind_node_image(dockerd: Dockerd) -> str:
     """The kind-style node image (the host's containerd and ctr) in the session's dockerd."""
     return node_image(dockerd)
@@ -69,6 +87,13 @@ def kind_cluster(dockerd: Dockerd,
     yield make
     for cluster in reversed(made):
         cluster.stop()
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Path:
+    """A private copy of tests/fixtures/local (show prints its kodata; other prints its name;
+    config/ has a Deployment of each)."""
+    return copy_module(FIXTURES / "local", tmp_path / "local")
 
 
 @pytest.fixture
