@@ -1,177 +1,119 @@
 """The ``kotasks`` command: ko's verbs and flags, run as doit tasks through our own loader.
 
 ``kotasks build ./cmd/app`` is ``doit build:cmd/app`` spoken like ko: the same tasks, the same
-state file, so the two can be mixed. Exit codes are doit's: 0 success, 1 a task failed,
-2 a task error (a bug), 3 bad input before anything ran; 130 when interrupted.
+state file, so the two can be mixed. ``apply``/``create`` resolve and hand each file to
+kubectl, ``delete`` is kubectl's, ``run`` builds one image and ``kubectl run``s it. Exit codes
+are doit's: 0 success, 1 a task failed, 2 a task error (a bug), 3 bad input before anything
+ran; 130 when interrupted; kubectl's own when kubectl failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from kotasks import __version__
-from kotasks.errors import KotasksError
-from kotasks.settings import STATE_DIR, load_settings
-from kotasks.tasks.archives import ARCHIVES
-from kotasks.tasks.plan import make_plan
-from kotasks.tasks.runner import run_tasks
+from kotasks.cliparser import (
+    KUBECTL_VERBS,
+    build_parser,
+    options_from,
+    parse_args,
+    split_kubectl_args,
+)
+from kotasks.errors import KotasksError, UserError
+from kotasks.settings import STATE_DIR, Settings, load_settings
 from kotasks.tasks.state import install_sigterm_handler, setup_logging
 
 EXIT_BAD_INPUT = 3
 
 
-#: every boolean flag's option strings → its destination, filled as the parser is made
-_BOOLEAN_FLAGS: dict[str, str] = {}
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+def _error(error: KotasksError) -> int:
+    print(f"kotasks: error: {error}", file=sys.stderr)
+    if error.details:
+        print(error.details.rstrip(), file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
-def _flag(group: Any, *names: str, help: str, default: bool = False) -> None:
-    """A cobra-style boolean: a bare ``--push`` is true and never takes the next word;
-    a value is given only as ``--push=false`` (see :func:`parse_args`)."""
-    action = group.add_argument(*names, action="store_const", const=True, default=default,
-                                help=help)
-    for name in names:
-        _BOOLEAN_FLAGS[name] = action.dest
+def _selected(args: argparse.Namespace, settings: Settings, keys: Sequence[str]) -> list[str]:
+    """The tasks a verb runs."""
+    from kotasks.tasks.archives import ARCHIVES
+
+    if args.verb in KUBECTL_VERBS:
+        selected = [args.verb]
+    elif args.verb == "resolve":
+        selected = ["resolve"]
+    elif args.verb == "run":
+        return [f"kubectl-run:{keys[0]}"]
+    else:
+        selected = [f"build:{key}" for key in keys]
+    selected += [name for sink, (name, _) in ARCHIVES.items() if sink in settings.sinks]
+    if settings.image_refs:
+        selected.append("image-refs")
+    return selected
 
 
-def _boolean_values(parser: argparse.ArgumentParser, argv: Sequence[str]
-                    ) -> tuple[list[str], dict[str, bool]]:
-    """Split ``--flag=value`` of boolean flags into the bare flag and its value (Go's
-    strconv.ParseBool spellings); the last mention of a flag wins. Words after ``--`` are
-    left alone."""
-    tokens: list[str] = []
-    values: dict[str, bool] = {}
-    for i, token in enumerate(argv):
-        if token == "--":
-            tokens += argv[i:]
-            break
-        name, sep, value = token.partition("=")
-        dest = _BOOLEAN_FLAGS.get(name) if token.startswith("-") else None
-        if dest is None:
-            tokens.append(token)
-            continue
-        if sep and value not in _TRUE + _FALSE:
-            parser.error(f"argument {name}: expected true or false, got {value!r}")
-        values[dest] = not sep or value in _TRUE
-        tokens.append(name)
-    return tokens, values
+def run_once(args: argparse.Namespace, options: dict[str, Any],
+             executed: list[str] | None = None) -> int:
+    """One ordinary run of the verb: settings, plan, the selected tasks."""
+    from kotasks.kube import kubectl_status
+    from kotasks.tasks.kubectl import run_pod_task
+    from kotasks.tasks.plan import make_plan
+    from kotasks.tasks.runner import run_tasks
+
+    resolving = args.verb in ("resolve", *KUBECTL_VERBS)
+    try:
+        settings = load_settings(".", options)
+        paths = [] if resolving else (args.paths or ["."])
+        plan = make_plan(settings, paths, resolving)
+    except KotasksError as error:
+        return _error(error)
+    keys = [build.key for build in plan.builds]
+    extra = [run_pod_task(keys[0], settings.kubectl_args)] if args.verb == "run" else []
+    code = run_tasks(plan, _selected(args, settings, keys), STATE_DIR, settings.jobs,
+                     force=args.force, kubectl_verb=args.verb if args.verb in KUBECTL_VERBS
+                     else "apply", extra=extra, executed=executed)
+    return kubectl_status() or code
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
-               ) -> argparse.Namespace:
-    """Parse ``argv`` with cobra's boolean-flag rule: ``--tag-only ./cmd/app`` keeps the path,
-    ``--push=false`` sets the flag false."""
-    tokens, values = _boolean_values(parser, list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(tokens)
-    for dest, value in values.items():
-        if hasattr(args, dest):
-            setattr(args, dest, value)
-    return args
+def _watch(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    from kotasks.watch import RoundResult, watch
+
+    def round_() -> RoundResult:
+        executed: list[str] = []
+        code = run_once(args, options, executed)
+        return RoundResult(code, tuple(executed))
+
+    files = list(options.get("filename") or [])
+    if "-" in files:
+        return _error(UserError("--watch: -f - (stdin) cannot be read again; name the files"))
+    here = os.path.abspath(".")
+    outside = [f for f in files if os.path.exists(f)
+               and not os.path.abspath(f).startswith(here + os.sep)]
+    return watch(round_, [".", *outside], files)
 
 
-def _add_publish_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("publishing (as ko)")
-    group.add_argument("-t", "--tags", action="append", default=None, metavar="TAG",
-                       help="tags to push (comma-separated or repeated; default latest)")
-    _flag(group, "--tag-only", help="print name:tag, without the digest")
-    _flag(group, "--push", default=True, help="push to KO_DOCKER_REPO (default true)")
-    _flag(group, "-L", "--local", help="load into the Docker daemon at DOCKER_HOST")
-    _flag(group, "--insecure-registry", help="allow plain HTTP and skip TLS verification")
-    group.add_argument("--oci-layout-path", default="", metavar="DIR",
-                       help="also write images into this OCI image layout")
-    group.add_argument("--tarball", default="", metavar="FILE",
-                       help="also write every image into this docker-load-able tarball")
-    group.add_argument("--oci-archive", default="", metavar="FILE",
-                       help="also write every image or index into this OCI archive "
-                            "(an OCI layout in one tar file)")
-    _flag(group, "-P", "--preserve-import-paths", help="name images <repo>/<import path>")
-    _flag(group, "-B", "--base-import-paths", help="name images <repo>/<last path element>")
-    _flag(group, "--bare", help="name images <repo> exactly")
+def _kubectl_passthrough(argv: Sequence[str]) -> int:
+    """``kotasks delete …`` is ``kubectl delete …`` (ko's passthrough)."""
+    from kotasks.kube import find_kubectl
 
-
-def _add_build_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("building (as ko)")
-    group.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
-                       help="concurrent steps (default: number of cores + 1)")
-    group.add_argument("--platform", action="append", default=None, metavar="PLATFORM",
-                       help="all, or os[/arch[/variant]][:osversion], comma-separated or "
-                            "repeated (default: defaultPlatforms, else linux/amd64)")
-    group.add_argument("--ldflags", action="append", default=None, metavar="LDFLAGS",
-                       help="ldflags for go build (repeatable; replace the .ko.yaml ones)")
-    _flag(group, "--disable-optimizations", help="build with -gcflags 'all=-N -l'")
-    group.add_argument("--image-label", action="append", default=None, metavar="KEY=VALUE",
-                       help="a label for the image config (repeatable)")
-    group.add_argument("--image-annotation", action="append", default=None,
-                       metavar="KEY=VALUE", help="an annotation for the manifest (repeatable)")
-    group.add_argument("--image-user", default="", metavar="USER",
-                       help="the user the image runs as")
-    group.add_argument("--sbom", default="spdx", choices=("spdx", "cyclonedx", "none"),
-                       help="SBOM format (default spdx)")
-    group.add_argument("--sbom-dir", default="", metavar="DIR",
-                       help="also write the SBOMs into this directory")
-    group.add_argument("--image-refs", default="", metavar="FILE",
-                       help="write every published image reference into this file")
-    own = parser.add_argument_group("kotasks")
-    own.add_argument("--force", action="store_true",
-                     help="run every step even if up to date (e.g. the registry lost images)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every verb."""
-    parser = argparse.ArgumentParser(
-        prog="kotasks", description="ko's container-image builder for Go, as doit tasks")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list up-to-date steps")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    build = verbs.add_parser("build", aliases=["publish"],
-                             help="build and publish images of Go main packages")
-    build.add_argument("paths", nargs="*", metavar="IMPORTPATH",
-                       help="packages: ./cmd/app, an import path, or ko://… (default .)")
-    _add_publish_flags(build)
-    _add_build_flags(build)
-    resolve = verbs.add_parser("resolve", help="build the ko:// references in YAML and print "
-                                               "it with image references in their place")
-    files = resolve.add_argument_group("input (as ko)")
-    files.add_argument("-f", "--filename", action="append", default=None, required=True,
-                       metavar="FILE", help="a file, a directory, or - for stdin (repeatable)")
-    _flag(files, "-R", "--recursive", help="walk sub-directories of -f directories")
-    files.add_argument("-l", "--selector", default="", metavar="SELECTOR",
-                       help="keep only Kubernetes objects matching this label selector")
-    _add_publish_flags(resolve)
-    _add_build_flags(resolve)
-    verbs.add_parser("version", help="print kotasks' version")
-    return parser
-
-
-def options_from(args: argparse.Namespace) -> dict[str, Any]:
-    """Turn parsed flags into the option mapping :func:`load_settings` takes."""
-    options: dict[str, Any] = {
-        "tag_only": args.tag_only, "push": args.push, "local": args.local,
-        "insecure_registry": args.insecure_registry, "oci_layout_path": args.oci_layout_path,
-        "tarball": args.tarball, "oci_archive": args.oci_archive,
-        "preserve_import_paths": args.preserve_import_paths,
-        "base_import_paths": args.base_import_paths, "bare": args.bare,
-        "jobs": args.jobs, "platform": args.platform or [], "ldflags": args.ldflags or [],
-        "disable_optimizations": args.disable_optimizations,
-        "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
-        "image_user": args.image_user, "sbom": args.sbom, "sbom_dir": args.sbom_dir,
-        "image_refs": args.image_refs,
-    }
-    if args.verb == "resolve":
-        options.update({"filename": args.filename, "recursive": args.recursive,
-                        "selector": args.selector})
-    if args.tags is not None:
-        options["tags"] = args.tags
-    return options
+    try:
+        kubectl = find_kubectl(os.environ)
+    except UserError as error:
+        return _error(error)
+    return subprocess.run([kubectl, *argv], check=False).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kotasks`` console script."""
-    args = parse_args(build_parser(), argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["delete"]:
+        return _kubectl_passthrough(words)
+    own, kubectl_args = split_kubectl_args(words)
+    args = parse_args(build_parser(), own)
     if args.verb == "version":
         print(__version__)
         return 0
@@ -179,20 +121,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_sigterm_handler()
     if args.verbose:
         os.environ["KOTASKS_VERBOSE"] = "1"
-    resolving = args.verb == "resolve"
-    try:
-        settings = load_settings(".", options_from(args))
-        plan = make_plan(settings, [] if resolving else (args.paths or ["."]), resolving)
-    except KotasksError as error:
-        print(f"kotasks: error: {error}", file=sys.stderr)
-        if error.details:
-            print(error.details.rstrip(), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    selected = ["resolve"] if resolving else [f"build:{b.key}" for b in plan.builds]
-    selected += [name for sink, (name, _) in ARCHIVES.items() if sink in settings.sinks]
-    if settings.image_refs:
-        selected.append("image-refs")
-    return run_tasks(plan, selected, STATE_DIR, settings.jobs, force=args.force)
+    options = options_from(args)
+    if args.verb in (*KUBECTL_VERBS, "run"):
+        from kotasks.kube import find_kubectl
+
+        try:
+            find_kubectl(os.environ)
+            if args.verb == "run" and len(args.paths) != 1:
+                raise UserError("kotasks run: expected one import path (kotasks run ./cmd/app "
+                                "[flags] [-- kubectl run arguments])")
+        except UserError as error:
+            return _error(error)
+        options["kubectl_args"] = kubectl_args
+    if getattr(args, "watch", False):
+        return _watch(args, options)
+    return run_once(args, options)
 
 
 if __name__ == "__main__":

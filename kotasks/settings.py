@@ -56,6 +56,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "filename": [],
     "recursive": False,
     "selector": "",
+    "kubectl_args": [],
 }
 SBOM_FORMATS = ("spdx", "cyclonedx", "none")
 
@@ -114,12 +115,20 @@ class Settings:
     tarball: str = ""
     oci_archive: str = ""
     kind_cluster: str = "kind"
+    kubectl_args: tuple[str, ...] = ()
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
         """The base image reference for a package (override, then default)."""
         override = self.config.base_image_overrides.get(import_path.lower())
         return override or self.config.default_base_image or DEFAULT_BASE_IMAGE
+
+    @property
+    def sboms_wanted(self) -> bool:
+        """Whether SBOMs are made: not with ``--sbom=none``, and not for a daemon or kind
+        target (which gets no SBOM, as in ko) unless ``--sbom-dir`` asks for the files."""
+        local = bool({Destination.DAEMON, Destination.KIND} & set(self.sinks))
+        return self.sbom != "none" and (bool(self.sbom_dir) or not local)
 
     @property
     def store_path(self) -> str:
@@ -321,5 +330,6 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         image_refs=str(opts["image_refs"] or ""), filenames=filenames,
         recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""),
         tarball=str(opts["tarball"] or ""), oci_archive=str(opts["oci_archive"] or ""),
-        kind_cluster=env.get("KIND_CLUSTER_NAME") or "kind", environ=env)
+        kind_cluster=env.get("KIND_CLUSTER_NAME") or "kind",
+        kubectl_args=tuple(_as_list(opts["kubectl_args"], "kubectl_args")), environ=env)
 

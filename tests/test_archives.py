@@ -15,7 +15,7 @@ import pytest
 from tests.support.dockerd import Dockerd
 from tests.support.images import skopeo_copy, skopeo_raw, skopeo_raw_bytes
 from tests.support.podman import PodmanService
-from tests.support.project import FIXTURES, append, copy_module, run_kotasks
+from tests.support.project import append, md5, run_kotasks
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.slow
@@ -25,13 +25,6 @@ OTHER = "example.com/local/cmd/other"
 DIGEST = r"sha256:[0-9a-f]{64}"
 
 
-def md5(import_path: str) -> str:
-    return hashlib.md5(import_path.encode()).hexdigest()
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Path:
-    return copy_module(FIXTURES / "local", tmp_path / "local")
 
 
 def test_the_tarball_loads_into_docker_with_every_tag(local: Path, registry: Registry,
@@ -110,8 +103,10 @@ def test_podman_loads_the_oci_archive(local: Path, podman_service: PodmanService
     name = f"show-{md5(SHOW)}"
     loaded = podman_service.podman("load", "-i", str(archive)).stdout
     assert name in loaded
-    digest = podman_service.podman("image", "inspect", "--format", "{{.Digest}}",
-                                   f"{name}:latest").stdout.strip()
-    assert digest == ref.split("@")[1]
+    manifest = json.loads((local / ".kotasks/oci/blobs/sha256" /
+                           ref.split("@sha256:")[1]).read_text())
+    image_id = podman_service.podman("image", "inspect", "--format", "{{.Id}}",
+                                     f"{name}:latest").stdout.strip()
+    assert f"sha256:{image_id}" == manifest["config"]["digest"]
     out = podman_service.podman("run", "--rm", "--network", "none", f"{name}:latest").stdout
     assert out == "hello from kodata\n"

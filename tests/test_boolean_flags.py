@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kotasks.cli import _BOOLEAN_FLAGS, build_parser, parse_args
+from kotasks.cliparser import _BOOLEAN_FLAGS, build_parser, parse_args
 from tests.support.project import run_kotasks
 
 #: ko's boolean flags of `ko build` (publish and build groups), as its docs spell them

@@ -3,7 +3,6 @@ images that run, and loads as tasks that skip what the daemon already holds."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from tests.support.dockerd import Dockerd
 from tests.support.forward import tcp_to_unix
 from tests.support.podman import PodmanService
-from tests.support.project import FIXTURES, Result, append, copy_module, run_doit, run_kotasks
+from tests.support.project import Result, append, md5, run_doit, run_kotasks
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +21,6 @@ OTHER = "example.com/local/cmd/other"
 HEX = r"[0-9a-f]{64}"
 
 
-def md5(import_path: str) -> str:
-    return hashlib.md5(import_path.encode()).hexdigest()
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Path:
-    """A private copy of the fixture module whose command prints its kodata."""
-    return copy_module(FIXTURES / "local", tmp_path / "local")
 
 
 def loads(calls: list[str]) -> list[str]:

@@ -3,7 +3,6 @@ cluster with ``ctr``, tagged as ko does, and never imported twice."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,17 +11,13 @@ import pytest
 
 from tests.support.dockerd import Dockerd
 from tests.support.kindnode import KindCluster
-from tests.support.project import FIXTURES, Result, copy_module, run_doit, run_kotasks
+from tests.support.project import Result, md5, run_doit, run_kotasks
 
 pytestmark = pytest.mark.slow
 
 SHOW = "example.com/local/cmd/show"
-NAME = f"kind.local/show-{hashlib.md5(SHOW.encode()).hexdigest()}"
+NAME = f"kind.local/show-{md5(SHOW)}"
 
-
-@pytest.fixture
-def local(tmp_path: Path) -> Path:
-    return copy_module(FIXTURES / "local", tmp_path / "local")
 
 
 def exec_creates(calls: list[str]) -> int:

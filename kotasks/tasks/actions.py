@@ -298,3 +298,31 @@ def write_archive(sink: str, store: str, path: str, names: list[list[str]],
     write = write_tarball if sink == Destination.TARBALL else write_oci_archive
     write(layout, path, artifacts)
     return {"file": path, "images": len(artifacts)}
+
+
+@guarded
+def kubectl_file(verb: str, resolved: str, source: str, args: list[str]) -> dict[str, Any]:
+    """``kubectl VERB -f - ARGS`` with a resolved file on stdin (nothing for an empty one)."""
+    import os
+
+    from kotasks.kube import find_kubectl, run_kubectl
+
+    with open(resolved, "rb") as f:
+        empty = not f.read().strip()
+    if not empty:
+        run_kubectl(find_kubectl(os.environ), verb, ["-f", "-", *args], source, resolved)
+    return {"file": source, "empty": empty}
+
+
+@guarded
+def kubectl_run_pod(args: list[str], ref: str, repository: str) -> None:
+    """``kubectl run <name> --image <ref> --attach --rm --restart=Never`` as ``ko run``."""
+    import os
+    import posixpath
+
+    from kotasks.kube import find_kubectl, run_kubectl
+
+    name = posixpath.basename(repository.rstrip("/"))
+    run_kubectl(find_kubectl(os.environ), "run",
+                [name, "--image", ref, "--attach", "--rm", "--restart=Never",
+                 "--log-flush-frequency=1s", *args], name)

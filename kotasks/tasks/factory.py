@@ -40,6 +40,7 @@ from kotasks.tasks.common import (
     make_task,
     recipe,
 )
+from kotasks.tasks.kubectl import kubectl_tasks
 from kotasks.tasks.plan import PackageBuild, Plan
 from kotasks.tasks.reporter import PUBLISH
 from kotasks.tasks.resolving import image_refs_task, resolve_tasks
@@ -130,7 +131,7 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
     capability = build.capability.hex() if build.capability else ""
     options = _image_options(settings, build)
     warm = ["requests"] if Destination.REGISTRY in plan.target.sinks else []
-    if settings.sbom != "none":
+    if settings.sboms_wanted:
         warm.append(f"kotasks.sbom.{settings.sbom}")
     for request, inputs in zip(build.requests, build.inputs, strict=True):
         platform = request.platform
@@ -182,7 +183,7 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
                 blob_present(Layout(store))],
             "io": {"capture": False},
         }, parent)
-        if settings.sbom != "none":
+        if settings.sboms_wanted:
             sboms.append(f"sbom:{suffix}")
             yield _sbom_task(plan, build, f"sbom:{suffix}", actions.make_image_sbom,
                              [plan.tool.go, binary, f"/ko-app/{build.binary_name}"], image,
@@ -233,7 +234,7 @@ def package_tasks(plan: Plan, build: PackageBuild,
     if len(images) > 1:
         artifact = f"index:{build.key}"
         yield _index_task(plan, build, images)
-        if settings.sbom != "none":
+        if settings.sboms_wanted:
             sboms.append(f"sbom:{build.key}")
             yield _sbom_task(plan, build, f"sbom:{build.key}", actions.make_index_sbom, [],
                              artifact, _sbom_file(settings, build, "index"))
@@ -256,8 +257,9 @@ def package_tasks(plan: Plan, build: PackageBuild,
     })
 
 
-def plan_tasks(plan: Plan) -> Iterator[Task]:
-    """Yield all tasks of a plan, plus ``build`` (every package) when there is more than one."""
+def plan_tasks(plan: Plan, kubectl_verb: str = "apply") -> Iterator[Task]:
+    """Yield all tasks of a plan: each package's, ``build`` (every package), the archives,
+    and for YAML inputs ``resolve`` and ``apply`` (or ``create``)."""
     bases: set[str] = set()
     probe = None
     if {Destination.DAEMON, Destination.KIND} & set(plan.target.sinks):
@@ -279,5 +281,6 @@ def plan_tasks(plan: Plan) -> Iterator[Task]:
     })
     if plan.resolves or plan.settings.filenames:
         yield from resolve_tasks(plan)
+        yield from kubectl_tasks(plan, kubectl_verb, plan.settings.kubectl_args)
     if plan.settings.image_refs:
         yield image_refs_task(plan, plan.settings.image_refs)

@@ -39,6 +39,8 @@ class KotasksReporter(ConsoleReporter):
     """Report to stderr; print references or resolved YAML to stdout at the end."""
 
     desc = "kotasks: progress on stderr, image references on stdout"
+    #: where the names of executed tasks go (a subclass per run sets it; see doit_config)
+    executed: list[str] | None = None
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         super().__init__(sys.stderr, options)
@@ -61,6 +63,9 @@ class KotasksReporter(ConsoleReporter):
     def execute_task(self, task: Any) -> None:
         if task.actions and not task.name.startswith("_"):
             self.write(f".  {task.name}\n")
+            if self.executed is not None:
+                with self._lock:
+                    self.executed.append(task.name)
 
     def skip_uptodate(self, task: Any) -> None:
         if self._verbose and task.actions:

@@ -16,15 +16,22 @@ from doit.task import Task
 
 from kotasks.tasks import actions
 from kotasks.tasks.common import make_task, recipe
-from kotasks.tasks.plan import Plan
+from kotasks.tasks.plan import Plan, ResolveInput
 from kotasks.tasks.reporter import RESOLVE
 
 RESOLVED = "resolved"
 
 
-def _name(source: str) -> str:
+def task_safe(source: str) -> str:
     """A task-name-safe form of a path (doit forbids ``=`` in names)."""
     return source.replace("=", "%3D")
+
+
+def resolved_output(plan: Plan, item: ResolveInput) -> str:
+    """Where ``resolve:FILE`` writes its file: named after the input, not its position, so
+    adding a file never hands one file's output to another file's task."""
+    digest = hashlib.sha256(item.path.encode()).hexdigest()[:16]
+    return os.path.join(plan.settings.state_dir, RESOLVED, f"{digest}.yaml")
 
 
 def resolve_tasks(plan: Plan) -> Iterator[Task]:
@@ -32,16 +39,13 @@ def resolve_tasks(plan: Plan) -> Iterator[Task]:
     settings = plan.settings
     outputs = []
     for item in plan.resolves:
-        # named after the input, not its position: adding a file must not hand one file's
-        # output to another file's task
-        digest = hashlib.sha256(item.path.encode()).hexdigest()[:16]
-        output = os.path.join(settings.state_dir, RESOLVED, f"{digest}.yaml")
+        output = resolved_output(plan, item)
         outputs.append(output)
         args = {f"ref_{n}": (f"build:{key}", "ref") for n, (_, key) in
                 enumerate(item.references)}
         names = {f"ref_{n}": ref for n, (ref, _) in enumerate(item.references)}
         yield make_task({
-            "name": f"resolve:{_name(item.source)}",
+            "name": f"resolve:{task_safe(item.source)}",
             "doc": f"resolve the ko:// references of {item.source}",
             "actions": [(actions.resolve_file, [item.path, item.source, settings.selector,
                                                 output, names])],

@@ -34,10 +34,13 @@ class PlanLoader(TaskLoader2):
 
 
 def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
-              force: bool = False) -> int:
-    """Run the ``selected`` tasks of ``plan``; return doit's exit code (130 if interrupted)."""
-    config = doit_config(state_dir, jobs)
-    loader = PlanLoader(list(plan_tasks(plan)), config)
+              force: bool = False, kubectl_verb: str = "apply", extra: Sequence[Any] = (),
+              executed: list[str] | None = None) -> int:
+    """Run the ``selected`` tasks of ``plan`` (and ``extra`` tasks made for this command);
+    return doit's exit code (130 if interrupted). The names of the tasks that ran are
+    appended to ``executed``."""
+    config = doit_config(state_dir, jobs, executed)
+    loader = PlanLoader([*plan_tasks(plan, kubectl_verb), *extra], config)
     main = DoitMain(loader, config_filenames=())
     main.BIN_NAME = "kotasks"
     argv = ["run", *(["--always-execute"] if force else []), *selected]

@@ -77,13 +77,16 @@ def prepare_state(state_dir: str) -> str:
     return path
 
 
-def doit_config(state_dir: str, jobs: int) -> dict[str, Any]:
-    """The DOIT_CONFIG kotasks runs with."""
+def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None
+                ) -> dict[str, Any]:
+    """The DOIT_CONFIG kotasks runs with (its reporter appends what ran to ``executed``)."""
+    reporter = KotasksReporter if executed is None else \
+        type("RecordingReporter", (KotasksReporter,), {"executed": executed})
     return {
         "backend": "sqlite3",
         "dep_file": prepare_state(state_dir),
         "check_file_uptodate": MemoHashChecker,
-        "reporter": KotasksReporter,
+        "reporter": reporter,
         "par_type": "thread",
         "num_process": max(1, jobs),
         "default_tasks": ["build"],

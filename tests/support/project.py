@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +106,38 @@ def run_image_binary(module: Path, ref: str, name: str, dest: Path) -> str:
     binary = image_file(module, ref, f"/ko-app/{name}", dest / name)
     proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=30)
     return (proc.stdout + proc.stderr).strip()
+
+
+def md5(import_path: str) -> str:
+    """The hex MD5 ko puts in an image name (``<name>-<md5 of the import path>``)."""
+    import hashlib
+
+    return hashlib.md5(import_path.encode()).hexdigest()
+
+
+def stderr_lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """A queue filled with a running process's stderr lines by a reader thread."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def wait_for_line(lines: queue.Queue[str], needle: str, timeout: float = 120) -> str:
+    """Take lines until one holds ``needle``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"no line with {needle!r}:\n{''.join(seen)}")
