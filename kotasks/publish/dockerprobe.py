@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import socket
-import ssl
 import struct
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -53,6 +52,8 @@ def _connection(environ: Mapping[str, str]) -> http.client.HTTPConnection | None
     verify = environ.get("DOCKER_TLS_VERIFY", None)
     if not (cert_path or verify) and url.scheme != "https":
         return http.client.HTTPConnection(url.hostname, url.port or 2375, timeout=_TIMEOUT)
+    import ssl  # only for a TLS daemon: it costs ~10 ms to import
+
     certs = cert_path or os.path.join(os.path.expanduser("~"), ".docker")
     context = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem")) if verify \
         else ssl._create_unverified_context()
