@@ -2,19 +2,21 @@
 
 For each blob: HEAD it; if absent, mount it from the base image's repository when that is on
 the same registry, else stream it from the store (re-hashed on the way), else stream it from
-the base image's registry. Children go before their index; the manifest goes under the first
-tag, then under each further tag.
+the base image's registry. Children go before their index; the artifact goes by its digest
+first and then under each tag, so a failure never leaves a tag on a half-pushed image.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from kotasks.baseimage import BaseRecord
 from kotasks.errors import ImageError
 from kotasks.oci.descriptor import Descriptor
+from kotasks.oci.digest import Readable
 from kotasks.oci.layout import Layout
 from kotasks.oci.manifest import image_parts
 from kotasks.registry.client import RegistryClient, client_for
@@ -49,10 +51,14 @@ def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, stor
     if base is None or blob.digest not in base_layers:
         raise ImageError(f"blob {blob.digest} is in neither the local store nor the base image")
     source = client_for(base.registry, base.insecure)
-    response = source.open_blob(base.repository, blob.digest)
-    with response:
-        client.upload_blob(repository, blob.digest, blob.size,
-                           lambda: response.raw, location)
+
+    @contextlib.contextmanager
+    def from_base() -> Iterator[Readable]:
+        # a fresh GET for every upload try: a retried upload streams the blob again
+        with source.open_blob(base.repository, blob.digest) as response:
+            yield response.raw
+
+    client.upload_blob(repository, blob.digest, blob.size, from_base, location)
 
 
 def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
@@ -77,6 +83,8 @@ def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
             client.put_manifest(repo.path, part.manifest.digest, store.read(part.manifest.digest),
                                 part.manifest.media_type)
     data = store.read(root.digest)
+    # by digest first: a failure before the tags never leaves a tag on a half-pushed image
+    client.put_manifest(repo.path, root.digest, data, root.media_type)
     for tag in tags:
         log.info("Publishing %s:%s", name, tag)
         client.put_manifest(repo.path, tag, data, root.media_type)

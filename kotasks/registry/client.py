@@ -13,7 +13,6 @@ import hashlib
 import logging
 import re
 import threading
-import time
 import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from kotasks.oci.digest import Readable, sha256_digest
 from kotasks.oci.mediatypes import MANIFEST_ACCEPT
 from kotasks.registry.auth import Credentials, Keychain
 from kotasks.registry.reference import allows_plain_http
+from kotasks.registry.retry import RetryPolicy, retry_after, retryable_status
 
 if TYPE_CHECKING:
     import requests
@@ -35,11 +35,12 @@ log = logging.getLogger("kotasks.registry")
 USER_AGENT = f"kotasks/{__version__}"
 CHUNK = 1 << 20
 _TIMEOUT = (10, 300)
-_RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: the distribution-spec code to report when a response has no error body (HEAD, say)
 _STATUS_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
+#: connection failures that another try will not mend: nothing listens, no such host, TLS
 _NO_RETRY_REASONS = ("Connection refused", "Name or service not known", "No address",
-                     "nodename nor servname", "Temporary failure in name resolution")
+                     "nodename nor servname", "Temporary failure in name resolution",
+                     "wrong version number", "certificate verify failed", "SSLError")
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,9 @@ class RegistryClient:
     """Talk to one registry host; safe to share between threads."""
 
     def __init__(self, registry: str, *, insecure: bool = False,
-                 keychain: Keychain | None = None) -> None:
+                 keychain: Keychain | None = None, policy: RetryPolicy | None = None) -> None:
         self.registry = registry
+        self._policy = policy or RetryPolicy.from_environment()
         self.insecure = insecure
         self._keychain = keychain if keychain is not None else Keychain()
         import requests  # imported on first use: it costs ~50 ms, too much for a no-op run
@@ -149,8 +151,7 @@ class RegistryClient:
             for scheme in schemes:
                 url = f"{scheme}://{self.registry}/v2/"
                 try:
-                    resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False,
-                                             verify=self._verify)
+                    resp = self._get_retrying(url, f"ping {self.registry}")
                 except self._requests.exceptions.RequestException as exc:
                     last = exc
                     continue
@@ -164,6 +165,25 @@ class RegistryClient:
             assert last is not None
             raise RegistryError(self.registry, "", "connect to",
                                 message=f"cannot connect: {_connection_reason(last)}")
+
+    def _get_retrying(self, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """A GET without our auth (a ping, a token), retried on 408/429/5xx and on resets;
+        a connection that cannot be made at all is the caller's to handle."""
+        retries = self._policy.start(what)
+        while True:
+            try:
+                resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False,
+                                         verify=self._verify, **kwargs)
+            except self._requests.exceptions.RequestException as exc:
+                if any(r in str(exc) for r in _NO_RETRY_REASONS) or \
+                        not retries.wait(_connection_reason(exc)):
+                    raise
+                continue
+            if retryable_status(resp.status_code) and retries.wait(
+                    f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After"))):
+                resp.close()
+                continue
+            return resp
 
     def _credentials(self, repository: str) -> Credentials | None:
         return self._keychain.resolve(self.registry, repository)
@@ -227,8 +247,9 @@ class RegistryClient:
             else:
                 if creds is not None and trusted and creds.has_password:
                     headers["Authorization"] = creds.basic()
-                resp = self._session.get(realm, params=query, headers=headers,
-                                         timeout=_TIMEOUT, verify=self._verify)
+                resp = self._get_retrying(realm, f"get a token for {self.registry}/"
+                                                 f"{repository}", params=query,
+                                          headers=headers)
         except self._requests.exceptions.RequestException as exc:
             raise RegistryError(self.registry, repository, "get a token for",
                                 message=f"token service {realm}: "
@@ -257,7 +278,9 @@ class RegistryClient:
         if not url.startswith(("http://", "https://")):
             url = base + url
         same_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
-        for attempt in range(4):
+        retries = self._policy.start(f"{action} {self.registry}/{repository}")
+        challenged = False
+        while True:
             hdrs = dict(headers or {})
             auth = self._auth_header(repository, scopes) if same_host else None
             if auth:
@@ -269,26 +292,26 @@ class RegistryClient:
                                              allow_redirects=method in ("GET", "HEAD"))
             except self._requests.exceptions.RequestException as exc:
                 reason = _connection_reason(exc)
-                if (not replayable or attempt == 2
-                        or any(r in str(exc) for r in _NO_RETRY_REASONS)):
+                if (not replayable or any(r in str(exc) for r in _NO_RETRY_REASONS)
+                        or not retries.wait(reason)):
                     raise RegistryError(self.registry, repository, action,
                                         message=f"cannot connect: {reason}") from None
-                time.sleep(0.5 * 2**attempt)
                 continue
-            if resp.status_code == 401 and same_host and attempt == 0 and replayable:
+            if resp.status_code == 401 and same_host and not challenged and replayable:
                 fresh = resp.headers.get("WWW-Authenticate")
                 if fresh:
+                    challenged = True
                     with self._lock:
                         self._challenge = _challenge(fresh)
                         self._tokens.pop(scopes, None)
                     resp.close()
                     continue
-            if resp.status_code in _RETRY_STATUSES and replayable and attempt < 2:
+            if (replayable and retryable_status(resp.status_code)
+                    and retries.wait(f"HTTP {resp.status_code}",
+                                     retry_after(resp.headers.get("Retry-After")))):
                 resp.close()
-                time.sleep(0.5 * 2**attempt)
                 continue
             return resp
-        return resp
 
     # -- manifests --------------------------------------------------------------------
 
@@ -365,27 +388,45 @@ class RegistryClient:
     def upload_blob(self, repository: str, digest: str, size: int,
                     open_stream: Callable[[], AbstractContextManager[Readable]],
                     location: str | None = None) -> None:
-        """Upload a blob in one streamed PUT, hashing it on the way out."""
-        if location is None:
-            resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
-                              self._push(repository), "start upload to")
-            if resp.status_code != 202 or not resp.headers.get("Location"):
-                raise self._error(resp, repository, "start upload to")
-            location = resp.headers["Location"]
-        base = self.ping()
-        url = location if location.startswith(("http://", "https://")) else base + location
-        sep = "&" if "?" in url else "?"
-        with open_stream() as stream:
-            body = HashingBody(stream, size)
-            resp = self._send("PUT", f"{url}{sep}digest={urllib.parse.quote(digest)}",
-                              repository, self._push(repository), "upload blob to",
-                              headers={"Content-Type": "application/octet-stream",
-                                       "Content-Length": str(size)},
-                              body=body, replayable=False)
-        if body.sent != size or body.digest != digest:
-            raise ImageError(f"blob {digest} changed while it was uploaded "
-                             f"(sent {body.sent} bytes with digest {body.digest})")
-        if resp.status_code not in (201, 202, 204):
+        """Upload a blob in one streamed PUT, hashing it on the way out.
+
+        An upload that is dropped or answered 408/429/5xx starts a fresh upload session
+        and streams the blob again from ``open_stream`` (never from memory).
+        """
+        retries = self._policy.start(f"upload blob {digest} to {self.registry}/{repository}")
+        while True:
+            if location is None:
+                resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
+                                  self._push(repository), "start upload to")
+                if resp.status_code != 202 or not resp.headers.get("Location"):
+                    raise self._error(resp, repository, "start upload to")
+                location = resp.headers["Location"]
+            base = self.ping()
+            url = location if location.startswith(("http://", "https://")) else base + location
+            sep = "&" if "?" in url else "?"
+            try:
+                with open_stream() as stream:
+                    body = HashingBody(stream, size)
+                    resp = self._send("PUT", f"{url}{sep}digest={urllib.parse.quote(digest)}",
+                                      repository, self._push(repository), "upload blob to",
+                                      headers={"Content-Type": "application/octet-stream",
+                                               "Content-Length": str(size)},
+                                      body=body, replayable=False)
+            except RegistryError as exc:
+                if retries.wait(exc.message or str(exc)):
+                    location = None
+                    continue
+                raise
+            if body.sent != size or body.digest != digest:
+                raise ImageError(f"blob {digest} changed while it was uploaded "
+                                 f"(sent {body.sent} bytes with digest {body.digest})")
+            if resp.status_code in (201, 202, 204):
+                return
+            if retryable_status(resp.status_code) and retries.wait(
+                    f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After"))):
+                resp.close()
+                location = None
+                continue
             raise self._error(resp, repository, f"upload blob {digest} to")
 
     def open_blob(self, repository: str, digest: str) -> requests.Response:

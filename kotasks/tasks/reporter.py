@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Any
 
-from doit.exceptions import BaseFail, TaskError, TaskFailed
+from doit.exceptions import BaseFail, TaskError, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from kotasks.errors import KotasksError
@@ -48,7 +48,8 @@ class KotasksReporter(ConsoleReporter):
         self._lock = threading.Lock()
         self._tasks: dict[str, Any] = {}
         self._selected: list[str] = []
-        self._failed: set[str] = set()
+        #: failed task → its one-line reason ("" when only a dependency failed)
+        self._failed: dict[str, str] = {}
         self._verbose = bool(os.environ.get("KOTASKS_VERBOSE"))
 
     def write(self, text: str) -> None:
@@ -75,7 +76,13 @@ class KotasksReporter(ConsoleReporter):
         self.write(f"!! {task.name}\n")
 
     def add_failure(self, task: Any, fail: BaseFail) -> None:
-        self._failed.add(task.name)
+        if isinstance(fail, UnmetDependency):  # its cause was reported where it happened
+            self._failed[task.name] = ""
+            return
+        if isinstance(fail, KotasksFailure):
+            self._failed[task.name] = str(fail.error)
+        else:
+            self._failed[task.name] = (fail.get_msg().strip().splitlines() or ["failed"])[0]
         if isinstance(fail, KotasksFailure):
             text = f"kotasks: error: {fail.error}\n"
             if fail.error.details:
@@ -121,3 +128,32 @@ class KotasksReporter(ConsoleReporter):
                 with open(task.values["output"], encoding="utf-8") as resolved:
                     self._stdout.write(resolved.read())
         self._stdout.flush()
+        self._summarise()
+
+    def _cause(self, name: str, seen: set[str]) -> str:
+        """The reason of the first failure ``name`` depends on (itself, or a dependency)."""
+        if name in seen or name not in self._tasks:
+            return ""
+        seen.add(name)
+        if self._failed.get(name):
+            return f"{name}: {self._failed[name]}"
+        for dep in self._tasks[name].task_dep:
+            if dep in self._failed and (cause := self._cause(dep, seen)):
+                return cause
+        return ""
+
+    def _summarise(self) -> None:
+        """After failures, the last lines on stderr: what was published, what failed, why."""
+        if not self._failed:
+            return
+        publishing = [n for n, t in self._tasks.items() if output_kind(t) == PUBLISH
+                      and (n in self._failed or t.values)]
+        failed = [n for n in publishing if n in self._failed]
+        causes = {n: self._cause(n, set()) for n in failed}
+        if publishing:
+            self.write(f"kotasks: {len(publishing) - len(failed)} published, "
+                       f"{len(failed)} failed\n")
+        others = [n for n, reason in self._failed.items() if reason and
+                  not any(c.startswith(f"{n}: ") for c in causes.values())]
+        for name in [*failed, *others]:
+            self.write(f"kotasks:   {causes.get(name) or f'{name}: {self._failed[name]}'}\n")

@@ -90,5 +90,7 @@ def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None
         "par_type": "thread",
         "num_process": max(1, jobs),
         "default_tasks": ["build"],
+        # an image that fails does not stop the independent ones (the summary lists failures)
+        "continue": True,
         "verbosity": 1,
     }

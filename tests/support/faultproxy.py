@@ -1,0 +1,156 @@
+"""A fault-injecting HTTP proxy of our own in front of the real registry, on 127.0.0.1.
+
+Each request is matched against a schedule of faults, in order; a fault with ``times`` left
+is spent on the first request it matches: it answers with a status (a 503, or a 429 with
+``Retry-After``), resets the connection after reading part of the request body, or answers
+slowly. Everything else is forwarded to the registry, streamed both ways (the ``Host`` header
+is kept, so the registry's upload locations point back at the proxy). Every request and what
+was done with it is logged. Bounded and deterministic: the schedule is finite.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 1 << 16
+
+
+@dataclass
+class Fault:
+    """One kind of failure for requests whose ``METHOD path`` matches ``pattern``."""
+
+    pattern: str
+    status: int = 0
+    retry_after: str = ""
+    reset_after: int = -1  # reset the connection after reading this many body bytes
+    delay: float = 0.0  # answer (forwarded) this many seconds late
+    times: int = 1  # how many requests it hits; -1: every one
+
+    def matches(self, line: str) -> bool:
+        return self.times != 0 and re.search(self.pattern, line) is not None
+
+
+@dataclass
+class FaultProxy:
+    """A running proxy: ``host`` is ``127.0.0.1:<port>``; ``log`` holds (request, outcome)."""
+
+    host: str
+    upstream: str
+    faults: list[Fault] = field(default_factory=list)
+    log: list[tuple[str, str]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = field(default=None, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self, line: str) -> Fault | None:
+        """The first fault with tries left that this request meets (spending one)."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(line):
+                    if fault.times > 0:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def record(self, line: str, outcome: str) -> None:
+        with self.lock:
+            self.log.append((line, outcome))
+
+    def outcomes(self, outcome: str) -> list[str]:
+        """The requests that met ``outcome`` (``503``, ``429``, ``reset``, ``slow``, ``ok``)."""
+        with self.lock:
+            return [line for line, done in self.log if done == outcome]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _any(self) -> None:
+            line = f"{self.command} {self.path}"
+            length = int(self.headers.get("Content-Length") or 0)
+            fault = proxy.take(line)
+            if fault is not None and fault.reset_after >= 0:
+                self.rfile.read(min(length, fault.reset_after))
+                proxy.record(line, "reset")
+                # SO_LINGER 0: close with a RST, as a dropped connection looks
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault is not None and fault.status:
+                self.rfile.read(length)
+                proxy.record(line, str(fault.status))
+                body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                self.send_response(fault.status)
+                if fault.retry_after:
+                    self.send_header("Retry-After", fault.retry_after)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                return
+            if fault is not None and fault.delay:
+                time.sleep(fault.delay)
+            proxy.record(line, "slow" if fault is not None and fault.delay else "ok")
+            self._forward(length)
+
+        def _forward(self, length: int) -> None:
+            upstream = http.client.HTTPConnection(proxy.upstream, timeout=300)
+            upstream.putrequest(self.command, self.path, skip_host=True,
+                                skip_accept_encoding=True)
+            for key, value in self.headers.items():
+                upstream.putheader(key, value)
+            upstream.endheaders()
+            remaining = length
+            while remaining:
+                chunk = self.rfile.read(min(CHUNK, remaining))
+                if not chunk:
+                    break
+                upstream.send(chunk)
+                remaining -= len(chunk)
+            response = upstream.getresponse()
+            self.send_response_only(response.status, response.reason)
+            for key, value in response.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            body_length = response.getheader("Content-Length")
+            if body_length is None and self.command != "HEAD":
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command != "HEAD":
+                while chunk := response.read(CHUNK):
+                    self.wfile.write(chunk)
+            upstream.close()
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+    return Handler
+
+
+def start_fault_proxy(upstream: str, faults: list[Fault] | None = None) -> FaultProxy:
+    """Start a proxy on a free 127.0.0.1 port in front of ``upstream`` (``host:port``)."""
+    proxy = FaultProxy("", upstream, list(faults or []))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
+    server.daemon_threads = True
+    proxy.server = server
+    proxy.host = f"127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, name="fault-proxy", daemon=True).start()
+    return proxy

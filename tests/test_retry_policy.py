@@ -1,0 +1,60 @@
+"""Which registry failures are tried again, how long kotasks waits, and where it stops."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+from kotasks.errors import UserError
+from kotasks.registry.retry import RetryPolicy, retry_after, retryable_status
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
+def test_answers_that_may_change(status: int) -> None:
+    assert retryable_status(status)
+
+
+@pytest.mark.parametrize("status", [200, 201, 400, 401, 403, 404, 405, 409, 412, 413])
+def test_answers_that_will_not(status: int) -> None:
+    assert not retryable_status(status)
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert retry_after("3") == 3.0
+    now = 1_800_000_000.0
+    date = email.utils.formatdate(now + 7, usegmt=True)
+    assert retry_after(date, now=now) == pytest.approx(7.0, abs=1)
+    assert retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+    assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_attempts_are_capped(capsys: pytest.CaptureFixture[str]) -> None:
+    retries = RetryPolicy(attempts=3, seconds=60, base=0).start("upload blob x")
+    assert retries.wait("HTTP 503") and retries.wait("HTTP 503")
+    assert not retries.wait("HTTP 503")
+    assert retries.tried == 3
+
+
+def test_total_waiting_is_capped() -> None:
+    retries = RetryPolicy(attempts=10, seconds=1.5, base=0).start("push manifest")
+    assert retries.wait("HTTP 429", server_asks=1.0)
+    assert not retries.wait("HTTP 429", server_asks=1.0)  # 2 s would exceed 1.5 s
+
+
+def test_each_retry_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    retries = RetryPolicy(attempts=2, seconds=10, base=0).start("check blob in r/x")
+    with caplog.at_level("WARNING", logger="kotasks"):
+        retries.wait("HTTP 503")
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line == "kotasks: retrying check blob in r/x: HTTP 503; waiting 0.0 s (try 2 of 2)"
+
+
+def test_environment_settings() -> None:
+    policy = RetryPolicy.from_environment({"KOTASKS_RETRY_ATTEMPTS": "2",
+                                           "KOTASKS_RETRY_SECONDS": "5",
+                                           "KOTASKS_RETRY_BASE": "0.1"})
+    assert policy == RetryPolicy(2, 5.0, 0.1)
+    assert RetryPolicy.from_environment({}) == RetryPolicy()
+    with pytest.raises(UserError, match="KOTASKS_RETRY_ATTEMPTS=many: expected a number"):
+        RetryPolicy.from_environment({"KOTASKS_RETRY_ATTEMPTS": "many"})
