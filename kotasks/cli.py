@@ -26,7 +26,7 @@ from kotasks.cliparser import (
 )
 from kotasks.errors import KotasksError, UserError
 from kotasks.settings import STATE_DIR, Settings, load_settings
-from kotasks.tasks.state import install_sigterm_handler, setup_logging
+from kotasks.tasks.state import EXIT_INTERRUPTED, install_sigterm_handler, setup_logging
 
 EXIT_BAD_INPUT = 3
 
@@ -109,6 +109,17 @@ def _kubectl_passthrough(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kotasks`` console script."""
+    code = _main(argv)
+    if code == EXIT_INTERRUPTED and argv is None:
+        # finished steps are recorded; do not wait for steps still blocked on the network
+        # (an upload to a registry that hangs) to end by themselves
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["delete"]:
         return _kubectl_passthrough(words)

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kotasks.tasks.state import EXIT_INTERRUPTED
+
 log = logging.getLogger("kotasks")
 
 #: milliseconds without a new event before a burst of changes is taken as one round
@@ -64,7 +66,7 @@ def describe_round(number: int, changed: Iterable[str], result: RoundResult,
     applied = [t.split(":", 1)[1] for t in result.executed
                if t.startswith(("apply:", "create:"))]
     parts = [f"round {number}: {what}"]
-    if result.code == 130:
+    if result.code == EXIT_INTERRUPTED:
         parts.append("interrupted")
     elif result.code:
         parts.append("failed (the error is above); still watching")
@@ -102,14 +104,14 @@ def watch(run_round: Callable[[], RoundResult], roots: Sequence[str],
             started = time.monotonic()
             result = run_round()
             log.warning(describe_round(number, changed, result, time.monotonic() - started))
-            if result.code == 130:
+            if result.code == EXIT_INTERRUPTED:
                 break
             changed = _next_changes(changes)
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-    return 130
+    return EXIT_INTERRUPTED
 
 
 def _next_changes(changes: queue.Queue[set[tuple[Any, str]]]) -> set[str]:

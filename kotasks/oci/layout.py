@@ -73,6 +73,20 @@ class Layout:
         except FileNotFoundError:
             raise ImageError(f"blob {digest} is missing from {self.root}") from None
 
+    def verify(self, digest: str) -> None:
+        """Check a blob's bytes against its digest (streamed); a blob that does not match is
+        removed from the store, so the step that made it runs again, and an ImageError says
+        so."""
+        h = hashlib.sha256()
+        with self.open(digest) as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        if "sha256:" + h.hexdigest() != digest:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.blob_path(digest))
+            raise ImageError(f"blob {digest} in {self.root} does not match its digest (the file "
+                             "was changed on disk); removed it: the next run rebuilds it")
+
     def put(self, data: bytes) -> str:
         """Store ``data`` as a blob; return its digest."""
         digest = sha256_digest(data)

@@ -45,6 +45,7 @@ def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, stor
         if location is None:
             return
     if store.has(blob.digest):
+        store.verify(blob.digest)  # before anything is sent: a damaged store never leaks
         client.upload_blob(repository, blob.digest, blob.size,
                            lambda: store.open(blob.digest), location)
         return

@@ -11,9 +11,7 @@ from doit.doit_cmd import DoitMain
 
 from kotasks.tasks.factory import plan_tasks
 from kotasks.tasks.plan import Plan
-from kotasks.tasks.state import INTERRUPTED, doit_config
-
-EXIT_INTERRUPTED = 130
+from kotasks.tasks.state import EXIT_INTERRUPTED, INTERRUPTED, doit_config
 
 
 class PlanLoader(TaskLoader2):

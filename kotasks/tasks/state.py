@@ -24,6 +24,8 @@ from kotasks.tasks.reporter import KotasksReporter
 log = logging.getLogger("kotasks")
 STATE_FILE = "state.sqlite3"
 INTERRUPTED = "kotasks: interrupted; finished steps were recorded"
+#: the exit status of an interrupted run (SIGINT or SIGTERM)
+EXIT_INTERRUPTED = 130
 
 
 def setup_logging() -> None:

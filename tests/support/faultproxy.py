@@ -106,9 +106,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 if self.command != "HEAD":
                     self.wfile.write(body)
                 return
+            proxy.record(line, "slow" if fault is not None and fault.delay else "ok")
             if fault is not None and fault.delay:
                 time.sleep(fault.delay)
-            proxy.record(line, "slow" if fault is not None and fault.delay else "ok")
             self._forward(length)
 
         def _forward(self, length: int) -> None:
