@@ -9,8 +9,10 @@ is reduced to its ``GOOS``/``GOARCH`` child first. A daemon that already holds t
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from kotasks import progress
 from kotasks.baseimage import BaseRecord
 from kotasks.oci.descriptor import Descriptor
 from kotasks.oci.digest import digest_hex
@@ -54,6 +56,16 @@ def local_image(target: PublishTarget, store: Layout, root: Descriptor, import_p
     return local, ArchiveImage(parts, (digest_tag,))
 
 
+def shown_as_sent(chunks: Iterable[bytes], archive: ArchiveImage, what: str
+                  ) -> Iterator[bytes]:
+    """Pass the archive's chunks on, counting them on a progress bar (on a terminal)."""
+    total = archive.parts.config.size + sum(layer.size for layer in archive.parts.layers)
+    with progress.transfer(what, total) as shown:
+        for chunk in chunks:
+            shown.advance(len(chunk))
+            yield chunk
+
+
 def publish_daemon(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
                    base: BaseRecord | None) -> dict[str, object]:
     """Load the image into the daemon unless it holds it; add the missing tags."""
@@ -64,7 +76,8 @@ def publish_daemon(target: PublishTarget, store: Layout, root: Descriptor, impor
     held = engine.image_tags(local.image_id)
     if held is None:
         log.info("Loading %s", local.digest_tag)
-        engine.load(docker_archive(store, [archive]), local.digest_tag)
+        engine.load(shown_as_sent(docker_archive(store, [archive]), archive,
+                                  f"load {local.name}"), local.digest_tag)
         log.info("Loaded %s", local.digest_tag)
         held = [local.digest_tag]
     elif local.digest_tag not in held:

@@ -17,7 +17,7 @@ from kotasks.errors import DaemonError
 from kotasks.oci.descriptor import Descriptor
 from kotasks.oci.dockerarchive import docker_archive
 from kotasks.oci.layout import Layout
-from kotasks.publish.daemon import local_image
+from kotasks.publish.daemon import local_image, shown_as_sent
 from kotasks.publish.dockerprobe import CTR_IMAGES, KIND_CLUSTER_LABEL, parse_ctr_images
 from kotasks.publish.target import PublishTarget
 
@@ -50,7 +50,9 @@ def publish_kind(target: PublishTarget, store: Layout, root: Descriptor, import_
         images = parse_ctr_images(ctr(node, "ls"))
         if local.digest_tag not in images:
             log.info("Loading %s into %s", local.digest_tag, node)
-            ctr(node, "import", "--all-platforms", "-", stdin=docker_archive(store, [archive]))
+            ctr(node, "import", "--all-platforms", "-",
+                stdin=shown_as_sent(docker_archive(store, [archive]), archive,
+                                    f"load {local.name} into {node}"))
             log.info("Loaded %s into %s", local.digest_tag, node)
         target_digest = images.get(local.digest_tag)
         for name in local.names[1:]:

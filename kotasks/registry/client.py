@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kotasks import __version__
+from kotasks import __version__, progress
 from kotasks.errors import ImageError, RegistryError
 from kotasks.oci.digest import Readable, sha256_digest
 from kotasks.oci.mediatypes import MANIFEST_ACCEPT
@@ -30,6 +30,8 @@ from kotasks.registry.retry import RetryPolicy, retry_after, retryable_status
 
 if TYPE_CHECKING:
     import requests
+
+    from kotasks.progress import Transfer
 
 log = logging.getLogger("kotasks.registry")
 USER_AGENT = f"kotasks/{__version__}"
@@ -54,10 +56,11 @@ class ManifestInfo:
 
 
 class HashingBody:
-    """A request body streamed from a file in 1 MiB chunks, hashed as it is sent."""
+    """A request body streamed from a file in 1 MiB chunks, hashed as it is sent (and
+    counted on ``sent_to``, a progress display)."""
 
-    def __init__(self, stream: Readable, size: int) -> None:
-        self._stream, self._size = stream, size
+    def __init__(self, stream: Readable, size: int, sent_to: Transfer | None = None) -> None:
+        self._stream, self._size, self._sent_to = stream, size, sent_to
         self._hash = hashlib.sha256()
         self.sent = 0
 
@@ -68,6 +71,8 @@ class HashingBody:
         while chunk := self._stream.read(CHUNK):
             self._hash.update(chunk)
             self.sent += len(chunk)
+            if self._sent_to is not None:
+                self._sent_to.advance(len(chunk))
             yield chunk
 
     @property
@@ -405,8 +410,9 @@ class RegistryClient:
             url = location if location.startswith(("http://", "https://")) else base + location
             sep = "&" if "?" in url else "?"
             try:
-                with open_stream() as stream:
-                    body = HashingBody(stream, size)
+                with open_stream() as stream, \
+                        progress.transfer(f"{digest[7:19]} → {repository}", size) as shown:
+                    body = HashingBody(stream, size, shown)
                     resp = self._send("PUT", f"{url}{sep}digest={urllib.parse.quote(digest)}",
                                       repository, self._push(repository), "upload blob to",
                                       headers={"Content-Type": "application/octet-stream",

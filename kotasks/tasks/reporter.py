@@ -16,6 +16,7 @@ from typing import Any
 from doit.exceptions import BaseFail, TaskError, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from kotasks import progress
 from kotasks.errors import KotasksError
 
 PUBLISH = "publish"
@@ -54,8 +55,7 @@ class KotasksReporter(ConsoleReporter):
 
     def write(self, text: str) -> None:
         with self._lock:
-            self.outstream.write(text)
-            self.outstream.flush()
+            progress.emit(text)
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         self._tasks = tasks
@@ -116,6 +116,7 @@ class KotasksReporter(ConsoleReporter):
         return [self._tasks[n] for n in order]
 
     def complete_run(self) -> None:
+        progress.stop()
         done = [t for t in self._ordered() if t.values and t.name not in self._failed]
         kinds = {output_kind(t) for t in done}
         wanted = RESOLVE if RESOLVE in kinds else PUBLISH

@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from kotasks import progress
 from kotasks.tasks.checker import MemoHashChecker
 from kotasks.tasks.reporter import KotasksReporter
 
@@ -28,16 +29,27 @@ INTERRUPTED = "kotasks: interrupted; finished steps were recorded"
 EXIT_INTERRUPTED = 130
 
 
+class _EmittingHandler(logging.Handler):
+    """Log lines to stderr, above the progress bars while they are shown."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            progress.emit(self.format(record) + "\n")
+        except Exception:  # logging must never raise
+            self.handleError(record)
+
+
 def setup_logging() -> None:
     """Send kotasks' log lines to stderr, once (``KOTASKS_QUIET`` silences progress)."""
     logger = logging.getLogger("kotasks")
     if any(getattr(h, "kotasks", False) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _EmittingHandler()
     handler.kotasks = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if os.environ.get("KOTASKS_QUIET") else logging.INFO)
+    progress.enable(sys.stderr.isatty() and not os.environ.get("KOTASKS_QUIET"))
     logger.propagate = False
 
 
