@@ -75,7 +75,7 @@ def run_once(args: argparse.Namespace, options: dict[str, Any],
     extra = [run_pod_task(keys[0], settings.kubectl_args)] if args.verb == "run" else []
     code = run_tasks(plan, _selected(args, settings, keys), STATE_DIR, settings.jobs,
                      force=args.force, kubectl_verb=args.verb if args.verb in KUBECTL_VERBS
-                     else "apply", extra=extra, executed=executed)
+                     else "apply", extra=extra, executed=executed, report=settings.report)
     return kubectl_status() or code
 
 

@@ -103,6 +103,9 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
                        help="also write the SBOMs into this directory")
     group.add_argument("--image-refs", default="", metavar="FILE",
                        help="write every published image reference into this file")
+    group.add_argument("--report", default="", metavar="FILE",
+                       help="write what the run did into this JSON file (per image: "
+                            "reference, digests, tags, SBOMs, steps run or up to date, and why)")
     own = parser.add_argument_group("kotasks")
     own.add_argument("--force", action="store_true",
                      help="run every step even if up to date (e.g. the registry lost images)")
@@ -180,7 +183,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "disable_optimizations": args.disable_optimizations,
         "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
         "image_user": args.image_user, "sbom": args.sbom, "sbom_dir": args.sbom_dir,
-        "image_refs": args.image_refs,
+        "image_refs": args.image_refs, "report": args.report,
     }
     if getattr(args, "filename", None) is not None:
         options.update({"filename": args.filename, "recursive": args.recursive,

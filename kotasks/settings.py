@@ -53,6 +53,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "sbom": "spdx",
     "sbom_dir": "",
     "image_refs": "",
+    "report": "",
     "filename": [],
     "recursive": False,
     "selector": "",
@@ -109,6 +110,7 @@ class Settings:
     sbom_dir: str = ""
     cosign_repository: str = ""
     image_refs: str = ""
+    report: str = ""
     filenames: tuple[str, ...] = ()
     recursive: bool = False
     selector: str = ""
@@ -327,7 +329,8 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         image_user=str(opts["image_user"] or ""),
         base_ttl=_seconds(env, "KOTASKS_BASE_TTL", DEFAULT_BASE_TTL), sbom=sbom,
         sbom_dir=str(opts["sbom_dir"] or ""), cosign_repository=cosign_repository,
-        image_refs=str(opts["image_refs"] or ""), filenames=filenames,
+        image_refs=str(opts["image_refs"] or ""), report=str(opts["report"] or ""),
+        filenames=filenames,
         recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""),
         tarball=str(opts["tarball"] or ""), oci_archive=str(opts["oci_archive"] or ""),
         kind_cluster=env.get("KIND_CLUSTER_NAME") or "kind",

@@ -98,7 +98,7 @@ def publish(target: PublishTarget, store: Layout, root: Descriptor, import_path:
                 if root.media_type in INDEXES else [])
     values: dict[str, Any] = {}
     for kind in target.sinks:
-        values = {"digest": root.digest, "children": children,
+        values = {"digest": root.digest, "children": children, "tags": list(target.tags),
                   "repository": target.registry_name(import_path),
                   **_sink(kind)(target, store, root, import_path, base)}
     return values

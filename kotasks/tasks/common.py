@@ -1,12 +1,18 @@
-"""Helpers every task factory uses: task construction, the recipe check, store checks."""
+"""Helpers every task factory uses: task construction, the recipe check, store checks.
+
+Each check that finds a task out of date notes why on the task (:func:`why`), so that the
+``--report`` can say which input changed: a setting of its recipe, a missing blob, a
+target that no longer holds what was published.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from doit.task import Task, dict_to_task
-from doit.tools import config_changed
 
 from kotasks import __version__
 from kotasks.oci.layout import REF_NAME, Layout
@@ -19,12 +25,35 @@ RECIPE = 1
 _LAYOUT_REFS: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
 
 
+def note(task: Any, reason: str) -> None:
+    """Record on ``task`` one reason it is not up to date (read by the report)."""
+    reasons = getattr(task, "kotasks_why", None)
+    if reasons is None:
+        reasons = []
+        task.kotasks_why = reasons
+    if reason not in reasons:
+        reasons.append(reason)
+
+
+def why(task: Any) -> list[str]:
+    """The reasons the checks noted on ``task`` (empty if none did)."""
+    return list(getattr(task, "kotasks_why", None) or [])
+
+
+def _holds(task: Any, held: bool, reason: str) -> bool:
+    if not held:
+        note(task, reason)
+    return held
+
+
 def blob_present(store: Layout) -> Any:
     """An uptodate check: the blob this task recorded is still in the store."""
 
     def check(task: Any, values: dict[str, Any]) -> bool | None:
         digest = values.get("digest")
-        return None if not digest else store.has(str(digest))
+        if not digest:
+            return None
+        return _holds(task, store.has(str(digest)), f"its blob {digest} is not in the store")
 
     return check
 
@@ -54,7 +83,8 @@ def layout_holds(path: str, names: list[str]) -> Any:
         if not digest:
             return None
         refs = _layout_refs(path)
-        return all(refs.get(name) == digest for name in names)
+        return _holds(task, all(refs.get(name) == digest for name in names),
+                      f"the layout {path} no longer names {digest} under every tag")
 
     return check
 
@@ -65,7 +95,8 @@ def daemon_holds(probe: DockerProbe) -> Any:
 
     def check(task: Any, values: dict[str, Any]) -> bool:
         image_id, names = values.get("image_id"), values.get("names") or []
-        return bool(image_id and names) and probe.holds_image(str(image_id), list(names))
+        held = bool(image_id and names) and probe.holds_image(str(image_id), list(names))
+        return _holds(task, held, "the Docker daemon does not hold the image under every name")
 
     return check
 
@@ -76,7 +107,8 @@ def kind_holds(probe: DockerProbe, cluster: str) -> Any:
 
     def check(task: Any, values: dict[str, Any]) -> bool:
         names = values.get("names") or []
-        return bool(names) and probe.holds_in_kind(cluster, list(names))
+        held = bool(names) and probe.holds_in_kind(cluster, list(names))
+        return _holds(task, held, f"a node of kind cluster {cluster!r} lacks the image")
 
     return check
 
@@ -93,6 +125,45 @@ def base_task_name(reference: str) -> str:
     return f"base:{reference}"
 
 
+class Recipe:
+    """A task's one record of its settings: doit's ``config_changed``, but keeping the fields
+    (under ``_recipe`` in the task's values) so that a change can be named."""
+
+    KEY = "_recipe"
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = json.loads(json.dumps(fields, sort_keys=True))
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        task.value_savers.append(lambda: {self.KEY: self.fields})
+        saved = values.get(self.KEY)
+        if saved == self.fields:
+            return True
+        if saved is None and values.get("_config_changed") == hashlib.md5(
+                json.dumps(self.fields, sort_keys=True).encode()).hexdigest():
+            return True  # recorded by doit's config_changed, as kotasks did before
+        for field in _changed(saved, self.fields):
+            note(task, field)
+        return False
+
+
+def _changed(saved: Any, current: dict[str, Any]) -> list[str]:
+    """Which recipe fields differ (``env.GOFLAGS`` for one key of a mapping)."""
+    if not isinstance(saved, dict):
+        return ["no record of an earlier run"]
+    changed = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed += [f"setting {key}.{k} changed" for k in sorted(set(old) | set(new))
+                        if old.get(k) != new.get(k)]
+        else:
+            changed.append(f"setting {key} changed")
+    return changed
+
+
 def recipe(**fields: Any) -> Any:
-    """The task's one config_changed: kotasks' version, the recipe number and ``fields``."""
-    return config_changed({"v": __version__, "r": RECIPE, **fields})
+    """The task's one recipe check: kotasks' version, the recipe number and ``fields``."""
+    return Recipe({"v": __version__, "r": RECIPE, **fields})

@@ -37,4 +37,5 @@ def namespace(path: str, options: Mapping[str, Any]) -> dict[str, Any]:
         """ko's build, as tasks: one build:<package> per main package."""
         yield from load_tasks(path, options)
 
-    return {"task_kotasks": task_kotasks, "DOIT_CONFIG": doit_config(STATE_DIR, jobs)}
+    config = doit_config(STATE_DIR, jobs, report=str(options.get("report") or ""))
+    return {"task_kotasks": task_kotasks, "DOIT_CONFIG": config}

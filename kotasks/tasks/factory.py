@@ -252,7 +252,7 @@ def package_tasks(plan: Plan, build: PackageBuild,
                     **{f"sbom_{i}": (name, None) for i, name in enumerate(sboms)}},
         "task_dep": [artifact, base, *sboms],
         "uptodate": uptodate,
-        "meta": {"kotasks": PUBLISH},
+        "meta": {"kotasks": PUBLISH, "import_path": build.import_path},
         "io": {"capture": False},
     })
 

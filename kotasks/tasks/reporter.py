@@ -18,6 +18,7 @@ from doit.reporter import ConsoleReporter
 
 from kotasks import progress
 from kotasks.errors import KotasksError
+from kotasks.tasks.report import build_report, reasons, write_report
 
 PUBLISH = "publish"
 RESOLVE = "resolve"
@@ -42,6 +43,10 @@ class KotasksReporter(ConsoleReporter):
     desc = "kotasks: progress on stderr, image references on stdout"
     #: where the names of executed tasks go (a subclass per run sets it; see doit_config)
     executed: list[str] | None = None
+    #: where ``--report`` goes ("" for no report; a subclass per run sets it)
+    report_path: str = ""
+    #: the tasks that failed with an exception (a bug), as opposed to a reported error
+    internal_errors: list[str] = []  # noqa: RUF012 - a subclass per run gets its own list
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         super().__init__(sys.stderr, options)
@@ -52,6 +57,9 @@ class KotasksReporter(ConsoleReporter):
         #: failed task → its one-line reason ("" when only a dependency failed)
         self._failed: dict[str, str] = {}
         self._verbose = bool(os.environ.get("KOTASKS_VERBOSE"))
+        #: task → "ran", "up to date" or "failed"; and why each task that ran did
+        self._status: dict[str, str] = {}
+        self._causes: dict[str, list[str]] = {}
 
     def write(self, text: str) -> None:
         with self._lock:
@@ -64,11 +72,17 @@ class KotasksReporter(ConsoleReporter):
     def execute_task(self, task: Any) -> None:
         if task.actions and not task.name.startswith("_"):
             self.write(f".  {task.name}\n")
-            if self.executed is not None:
-                with self._lock:
+            with self._lock:
+                if self.executed is not None:
                     self.executed.append(task.name)
+                if self.report_path:
+                    ran = {n for n, s in self._status.items() if s == "ran"}
+                    self._causes[task.name] = reasons(task, ran)
+                self._status[task.name] = "ran"
 
     def skip_uptodate(self, task: Any) -> None:
+        with self._lock:
+            self._status[task.name] = "up to date"
         if self._verbose and task.actions:
             self.write(f"-- {task.name}\n")
 
@@ -76,6 +90,8 @@ class KotasksReporter(ConsoleReporter):
         self.write(f"!! {task.name}\n")
 
     def add_failure(self, task: Any, fail: BaseFail) -> None:
+        with self._lock:
+            self._status[task.name] = "failed"
         if isinstance(fail, UnmetDependency):  # its cause was reported where it happened
             self._failed[task.name] = ""
             return
@@ -89,6 +105,7 @@ class KotasksReporter(ConsoleReporter):
                 text += fail.error.details.rstrip("\n") + "\n"
         elif isinstance(fail, TaskError) and fail.traceback:
             text = f"kotasks: internal error in {task.name}: {fail.get_msg()}"
+            self.internal_errors.append(task.name)
         else:
             text = f"kotasks: error: {task.name}: {fail.get_msg().strip()}\n"
         self.write(text)
@@ -130,6 +147,9 @@ class KotasksReporter(ConsoleReporter):
                     self._stdout.write(resolved.read())
         self._stdout.flush()
         self._summarise()
+        if self.report_path:
+            write_report(self.report_path, build_report(self._tasks, self._status,
+                                                        self._causes, self._failed, PUBLISH))
 
     def _cause(self, name: str, seen: set[str]) -> str:
         """The reason of the first failure ``name`` depends on (itself, or a dependency)."""

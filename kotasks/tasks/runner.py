@@ -13,6 +13,9 @@ from kotasks.tasks.factory import plan_tasks
 from kotasks.tasks.plan import Plan
 from kotasks.tasks.state import EXIT_INTERRUPTED, INTERRUPTED, doit_config
 
+EXIT_FAILED = 1
+EXIT_ERROR = 2
+
 
 class PlanLoader(TaskLoader2):
     """A doit loader that hands over tasks already made from a plan."""
@@ -33,17 +36,22 @@ class PlanLoader(TaskLoader2):
 
 def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
               force: bool = False, kubectl_verb: str = "apply", extra: Sequence[Any] = (),
-              executed: list[str] | None = None) -> int:
+              executed: list[str] | None = None, report: str = "") -> int:
     """Run the ``selected`` tasks of ``plan`` (and ``extra`` tasks made for this command);
     return doit's exit code (130 if interrupted). The names of the tasks that ran are
-    appended to ``executed``."""
-    config = doit_config(state_dir, jobs, executed)
+    appended to ``executed``; ``report`` names the ``--report`` file."""
+    config = doit_config(state_dir, jobs, executed, report)
     loader = PlanLoader([*plan_tasks(plan, kubectl_verb), *extra], config)
     main = DoitMain(loader, config_filenames=())
     main.BIN_NAME = "kotasks"
     argv = ["run", *(["--always-execute"] if force else []), *selected]
     try:
-        return int(main.run(argv))
+        code = int(main.run(argv))
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
+    # doit counts a step skipped because its dependency failed as an error (2); that is a
+    # failure (1) unless something really raised
+    if code == EXIT_ERROR and not config["reporter"].internal_errors:
+        return EXIT_FAILED
+    return code

@@ -91,11 +91,12 @@ def prepare_state(state_dir: str) -> str:
     return path
 
 
-def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None
-                ) -> dict[str, Any]:
-    """The DOIT_CONFIG kotasks runs with (its reporter appends what ran to ``executed``)."""
-    reporter = KotasksReporter if executed is None else \
-        type("RecordingReporter", (KotasksReporter,), {"executed": executed})
+def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None,
+                report: str = "") -> dict[str, Any]:
+    """The DOIT_CONFIG kotasks runs with (its reporter appends what ran to ``executed``, and
+    writes the ``--report`` file)."""
+    reporter = type("RunReporter", (KotasksReporter,),
+                    {"executed": executed, "report_path": report, "internal_errors": []})
     return {
         "backend": "sqlite3",
         "dep_file": prepare_state(state_dir),
