@@ -39,6 +39,10 @@ class ImageError(KotasksError):
     """An image, layer or index could not be assembled or is inconsistent."""
 
 
+class CorruptBlobError(ImageError):
+    """A blob in the store no longer matches its digest (it was removed, to be rebuilt)."""
+
+
 class ValidationError(ImageError):
     """An image or index fails the structural checks of :mod:`kotasks.oci.validate`."""
 

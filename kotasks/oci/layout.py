@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from kotasks.errors import ImageError
+from kotasks.errors import CorruptBlobError, ImageError
 from kotasks.fsutil import write_atomic
 from kotasks.oci.descriptor import Descriptor
 from kotasks.oci.digest import CHUNK, Readable, check_digest, digest_hex, sha256_digest
@@ -84,8 +84,8 @@ class Layout:
         if "sha256:" + h.hexdigest() != digest:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.blob_path(digest))
-            raise ImageError(f"blob {digest} in {self.root} does not match its digest (the file "
-                             "was changed on disk); removed it: the next run rebuilds it")
+            raise CorruptBlobError(f"blob {digest} in {self.root} does not match its digest "
+                                   "(the file was changed on disk); removed it, to be rebuilt")
 
     def put(self, data: bytes) -> str:
         """Store ``data`` as a blob; return its digest."""

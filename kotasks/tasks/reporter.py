@@ -17,7 +17,7 @@ from doit.exceptions import BaseFail, TaskError, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from kotasks import progress
-from kotasks.errors import KotasksError
+from kotasks.errors import CorruptBlobError, KotasksError
 from kotasks.tasks.report import build_report, reasons, write_report
 
 PUBLISH = "publish"
@@ -47,6 +47,10 @@ class KotasksReporter(ConsoleReporter):
     report_path: str = ""
     #: the tasks that failed with an exception (a bug), as opposed to a reported error
     internal_errors: list[str] = []  # noqa: RUF012 - a subclass per run gets its own list
+    #: the tasks that found a corrupt blob in the store (removed: another run rebuilds it)
+    corrupt_blobs: list[str] = []  # noqa: RUF012 - a subclass per run gets its own list
+    #: False while another run will follow this one if a corrupt blob is found
+    last_attempt: bool = True
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         super().__init__(sys.stderr, options)
@@ -97,6 +101,8 @@ class KotasksReporter(ConsoleReporter):
             return
         if isinstance(fail, KotasksFailure):
             self._failed[task.name] = str(fail.error)
+            if isinstance(fail.error, CorruptBlobError):
+                self.corrupt_blobs.append(task.name)
         else:
             self._failed[task.name] = (fail.get_msg().strip().splitlines() or ["failed"])[0]
         if isinstance(fail, KotasksFailure):
@@ -134,6 +140,8 @@ class KotasksReporter(ConsoleReporter):
 
     def complete_run(self) -> None:
         progress.stop()
+        if self.corrupt_blobs and not self.last_attempt:
+            return  # the run that rebuilds them reports
         done = [t for t in self._ordered() if t.values and t.name not in self._failed]
         kinds = {output_kind(t) for t in done}
         wanted = RESOLVE if RESOLVE in kinds else PUBLISH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from kotasks.tasks.factory import plan_tasks
 from kotasks.tasks.plan import Plan
 from kotasks.tasks.state import EXIT_INTERRUPTED, INTERRUPTED, doit_config
 
+log = logging.getLogger("kotasks")
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
@@ -40,16 +42,23 @@ def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
     """Run the ``selected`` tasks of ``plan`` (and ``extra`` tasks made for this command);
     return doit's exit code (130 if interrupted). The names of the tasks that ran are
     appended to ``executed``; ``report`` names the ``--report`` file."""
-    config = doit_config(state_dir, jobs, executed, report)
-    loader = PlanLoader([*plan_tasks(plan, kubectl_verb), *extra], config)
-    main = DoitMain(loader, config_filenames=())
-    main.BIN_NAME = "kotasks"
-    argv = ["run", *(["--always-execute"] if force else []), *selected]
-    try:
-        code = int(main.run(argv))
-    except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
-        return EXIT_INTERRUPTED
+    for attempt in range(2):
+        config = doit_config(state_dir, jobs, executed, report)
+        config["reporter"].last_attempt = attempt == 1
+        loader = PlanLoader([*plan_tasks(plan, kubectl_verb), *extra], config)
+        main = DoitMain(loader, config_filenames=())
+        main.BIN_NAME = "kotasks"
+        argv = ["run", *(["--always-execute"] if force else []), *selected]
+        try:
+            code = int(main.run(argv))
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if not config["reporter"].corrupt_blobs or attempt:
+            break
+        # a corrupt blob was found before it was sent and removed: the steps that make it
+        # run again now, and what depended on it
+        log.warning("kotasks: rebuilding what the corrupt blobs came from, and publishing again")
     # doit counts a step skipped because its dependency failed as an error (2); that is a
     # failure (1) unless something really raised
     if code == EXIT_ERROR and not config["reporter"].internal_errors:

@@ -96,7 +96,8 @@ def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None,
     """The DOIT_CONFIG kotasks runs with (its reporter appends what ran to ``executed``, and
     writes the ``--report`` file)."""
     reporter = type("RunReporter", (KotasksReporter,),
-                    {"executed": executed, "report_path": report, "internal_errors": []})
+                    {"executed": executed, "report_path": report, "internal_errors": [],
+                     "corrupt_blobs": []})
     return {
         "backend": "sqlite3",
         "dep_file": prepare_state(state_dir),
