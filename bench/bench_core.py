@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.project import build_env  # noqa: E402
+from tests.support.project import bench_env  # noqa: E402
 from tests.support.registry import Registry, start_registry  # noqa: E402
 
 PACKAGES = 10
@@ -101,7 +101,7 @@ def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float
 def bench(work: Path, registry: Registry, big_mib: int) -> None:
     root = work / "ws"
     generate(root)
-    env = build_env({"KO_DOCKER_REPO": f"{registry.host}/bench", "KOTASKS_QUIET": "1"})
+    env = bench_env({"KO_DOCKER_REPO": f"{registry.host}/bench", "KOTASKS_QUIET": "1"})
 
     cold, ran = doit(root, env)
     print(f"cold build+push of {PACKAGES} images: {cold:.2f} s "

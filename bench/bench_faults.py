@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_core import generate, peak_rss_mib  # noqa: E402
 from tests.support.faultproxy import Fault, start_fault_proxy  # noqa: E402
-from tests.support.project import build_env  # noqa: E402
+from tests.support.project import bench_env  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main() -> None:
         with open(root / "cmd/app0/kodata/big.bin", "wb") as f:
             for _ in range(args.big_mib):
                 f.write(os.urandom(1 << 20))
-        env = build_env({"KO_DOCKER_REPO": f"{proxy.host}/faults", "KOTASKS_QUIET": "1",
+        env = bench_env({"KO_DOCKER_REPO": f"{proxy.host}/faults", "KOTASKS_QUIET": "1",
                          "KOTASKS_RETRY_BASE": "0.1"})
         # build first, so that the figure is the push's own
         peak_rss_mib([sys.executable, "-m", "doit", "build:cmd/app0"], root,

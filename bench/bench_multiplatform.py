@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.project import build_env  # noqa: E402
+from tests.support.project import bench_env  # noqa: E402
 
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
 
@@ -46,7 +46,7 @@ def generate(root: Path) -> None:
 def timed_build(root: Path, gocache: Path, platforms: list[str]) -> float:
     """Build with no kotasks state; return the wall time."""
     shutil.rmtree(root / ".kotasks", ignore_errors=True)
-    env = build_env({"GOCACHE": str(gocache), "KOTASKS_QUIET": "1"})
+    env = bench_env({"GOCACHE": str(gocache), "KOTASKS_QUIET": "1"})
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "kotasks", "build", "./cmd/app", "--platform",
                            ",".join(platforms)], cwd=root, env=env, capture_output=True,

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_core import PACKAGES, generate, go_build_time  # noqa: E402
 from tests.support.images import push_base, write_base_layout  # noqa: E402
 from tests.support.kubeapi import KubeAPI, find_binary, start_kube_apiserver  # noqa: E402
-from tests.support.project import build_env, stderr_lines, wait_for_line  # noqa: E402
+from tests.support.project import bench_env, stderr_lines, wait_for_line  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
 
 DEPLOYMENT = """apiVersion: apps/v1
@@ -133,7 +133,7 @@ def main() -> None:
         (root / "config").mkdir()
         for i in range(PACKAGES):
             (root / f"config/app{i}.yaml").write_text(DEPLOYMENT.format(i=i))
-        env = build_env({**api.env, "KO_DOCKER_REPO": f"{registry.host}/bench"})
+        env = bench_env({**api.env, "KO_DOCKER_REPO": f"{registry.host}/bench"})
         env.pop("GOFLAGS", None)
         latencies = bench_watch(root, env, api, args.rounds)
         gobuild = statistics.median(go_build_time(root, env, "./cmd/app3")
