@@ -66,7 +66,8 @@ def test_a_corrupt_blob_is_caught_before_it_is_sent_and_rebuilt(hello: Path, pro
     read_back(result.refs[0], proxy, registry, tmp_path / "copy")
 
 
-def test_a_truncated_state_file_means_a_correct_rebuild(hello: Path, registry: Registry) -> None:
+def test_a_truncated_or_deleted_state_file_means_a_correct_rebuild(hello: Path,
+                                                                   registry: Registry) -> None:
     env = {"KO_DOCKER_REPO": f"{registry.host}/truncated"}
     first = run_kotasks(hello, "build", "./cmd/app", env=env).ok()
     state = hello / ".kotasks/state.sqlite3"
@@ -75,6 +76,9 @@ def test_a_truncated_state_file_means_a_correct_rebuild(hello: Path, registry: R
     again = run_kotasks(hello, "build", "./cmd/app", env=env).ok()
     assert again.refs == first.refs
     assert run_kotasks(hello, "build", "./cmd/app", env=env).ok().executed == []
+    state.unlink()
+    rebuilt = run_kotasks(hello, "build", "./cmd/app", env=env).ok()
+    assert rebuilt.refs == first.refs and "build:cmd/app" in rebuilt.executed
 
 
 def test_two_runs_at_once_both_finish(hello: Path, registry: Registry, tmp_path: Path) -> None:
