@@ -20,6 +20,7 @@ from kotasks import __version__
 from kotasks.cliparser import (
     KUBECTL_VERBS,
     build_parser,
+    completion_script,
     options_from,
     parse_args,
     split_kubectl_args,
@@ -127,6 +128,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parse_args(build_parser(), own)
     if args.verb == "version":
         print(__version__)
+        return 0
+    if args.verb == "completion":
+        print(completion_script(args.shell), end="")
         return 0
     setup_logging()
     install_sigterm_handler()
