@@ -97,6 +97,23 @@ def _watch(args: argparse.Namespace, options: dict[str, Any]) -> int:
     return watch(round_, [".", *outside], files)
 
 
+def _login(args: argparse.Namespace) -> int:
+    """``kotasks login`` / ``logout``, as crane's (ko's) login."""
+    from kotasks.registry.login import login, logout
+
+    try:
+        if args.verb == "logout":
+            print(f"logged out via {logout(args.server)}", file=sys.stderr)
+            return 0
+        password = args.password
+        if args.password_stdin:
+            password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+        print(f"logged in via {login(args.server, args.username, password)}", file=sys.stderr)
+        return 0
+    except KotasksError as error:
+        return _error(error)
+
+
 def _kubectl_passthrough(argv: Sequence[str]) -> int:
     """``kotasks delete …`` is ``kubectl delete …`` (ko's passthrough)."""
     from kotasks.kube import find_kubectl
@@ -132,6 +149,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.verb == "completion":
         print(completion_script(args.shell), end="")
         return 0
+    if args.verb in ("login", "logout"):
+        return _login(args)
     setup_logging()
     install_sigterm_handler()
     if args.verbose:

@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_publish_flags(run)
     _add_build_flags(run)
     verbs.add_parser("delete", add_help=False, help="kubectl delete, as is (no image is deleted)")
+    login = verbs.add_parser("login", help="store credentials for a registry (as docker login)")
+    login.add_argument("server", metavar="SERVER", help="the registry: ghcr.io, localhost:5000…")
+    login.add_argument("-u", "--username", default="", help="the user name")
+    login.add_argument("-p", "--password", default="", help="the password (visible to other "
+                       "processes: prefer --password-stdin)")
+    login.add_argument("--password-stdin", action="store_true",
+                       help="read the password from stdin")
+    logout = verbs.add_parser("logout", help="remove the stored credentials of a registry")
+    logout.add_argument("server", metavar="SERVER", help="the registry")
     completion = verbs.add_parser("completion", help="print a shell completion script "
                                                      "(source <(kotasks completion bash))")
     completion.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell")

@@ -60,7 +60,7 @@ def config_path() -> Path | None:
     return None
 
 
-def _normalise_key(key: str) -> str:
+def normalise_key(key: str) -> str:
     """Reduce an ``auths`` key (maybe a URL) to host[/path]."""
     key = key.removeprefix("https://").removeprefix("http://").rstrip("/")
     if key in ("index.docker.io/v1", "index.docker.io", "docker.io", "registry-1.docker.io"):
@@ -96,9 +96,9 @@ class Keychain:
         cfg = self._load()
         helpers = cfg.get("credHelpers") or {}
         for key, helper in helpers.items():
-            if _normalise_key(key) == registry:
+            if normalise_key(key) == registry:
                 return _from_helper(str(helper), registry)
-        auths = {_normalise_key(k): v for k, v in (cfg.get("auths") or {}).items()
+        auths = {normalise_key(k): v for k, v in (cfg.get("auths") or {}).items()
                  if isinstance(v, dict)}
         for key in ([f"{registry}/{repository}"] if repository else []) + [registry]:
             entry = auths.get(key)
