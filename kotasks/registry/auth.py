@@ -74,6 +74,7 @@ class Keychain:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path if path is not None else config_path()
         self._config: dict[str, Any] | None = None
+        self._found: dict[tuple[str, str], Credentials | None] = {}
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, Any]:
@@ -92,12 +93,28 @@ class Keychain:
             return self._config
 
     def resolve(self, registry: str, repository: str = "") -> Credentials | None:
-        """Return credentials for ``registry`` (trying ``registry/repository`` first)."""
+        """Return credentials for ``registry`` (trying ``registry/repository`` first): from
+        the Docker config, else from the built-in keychain that serves the host; looked up
+        once per run."""
+        key = (registry, repository)
+        with self._lock:
+            if key in self._found:
+                return self._found[key]
+        found = self._from_config(registry, repository)
+        if found is None:
+            from kotasks.registry.keychains import cloud_credentials
+
+            found = cloud_credentials(registry)
+        with self._lock:
+            self._found[key] = found
+        return found
+
+    def _from_config(self, registry: str, repository: str) -> Credentials | None:
         cfg = self._load()
         helpers = cfg.get("credHelpers") or {}
         for key, helper in helpers.items():
             if normalise_key(key) == registry:
-                return _from_helper(str(helper), registry)
+                return from_helper(str(helper), registry)
         auths = {normalise_key(k): v for k, v in (cfg.get("auths") or {}).items()
                  if isinstance(v, dict)}
         for key in ([f"{registry}/{repository}"] if repository else []) + [registry]:
@@ -108,7 +125,7 @@ class Keychain:
                     return creds
         store = cfg.get("credsStore")
         if store:
-            return _from_helper(str(store), registry)
+            return from_helper(str(store), registry)
         return None
 
 
@@ -130,8 +147,10 @@ def _from_entry(entry: dict[str, Any], path: Path | None, key: str) -> Credentia
     return None
 
 
-def _from_helper(helper: str, registry: str) -> Credentials | None:
-    program = shutil.which(f"docker-credential-{helper}")
+def from_helper(helper: str, registry: str, path: str | None = None) -> Credentials | None:
+    """Ask ``docker-credential-<helper> get`` (looked up on ``path``, else PATH) for the
+    credentials of ``registry``; None if it has none."""
+    program = shutil.which(f"docker-credential-{helper}", path=path)
     if program is None:
         log.warning("credential helper docker-credential-%s is not on PATH; using no "
                     "credentials for %s", helper, registry)

@@ -197,8 +197,12 @@ class RegistryClient:
         """A RegistryError for ``resp``; a 401 without credentials says where to add them."""
         err = _error_from(resp, self.registry, repository, action)
         if resp.status_code == 401 and self._credentials(repository) is None:
+            from kotasks.registry.keychains import hint as keychain_hint
+
             where = self._keychain.path or "~/.docker/config.json"
             hint = f"no credentials for {self.registry} in {where} (see DOCKER_CONFIG)"
+            if keychain_hint(self.registry):
+                hint += f"; {keychain_hint(self.registry)}"
             err = RegistryError(self.registry, repository, action, err.status, err.code,
                                 f"{err.message}; {hint}" if err.message else hint)
         return err
