@@ -31,12 +31,13 @@ class Transfer:
 
     def __init__(self, task: Any = None) -> None:
         self._task = task
+        self._shown, self._overall = _progress, _overall  # the display it was started on
 
     def advance(self, sent: int) -> None:
         """Count ``sent`` more bytes."""
         if self._task is not None:
-            _progress.update(self._task, advance=sent)
-            _progress.update(_overall, advance=sent)
+            self._shown.update(self._task, advance=sent)
+            self._shown.update(self._overall, advance=sent)
 
     def __enter__(self) -> Transfer:
         return self
@@ -44,9 +45,7 @@ class Transfer:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._task is not None:
-            with _lock:
-                if _progress is not None:
-                    _progress.remove_task(self._task)
+            self._shown.remove_task(self._task)
             self._task = None
 
 
