@@ -60,7 +60,7 @@ def _selected(args: argparse.Namespace, settings: Settings, keys: Sequence[str])
 def run_once(args: argparse.Namespace, options: dict[str, Any],
              executed: list[str] | None = None) -> int:
     """One ordinary run of the verb: settings, plan, the selected tasks."""
-    from kotasks.kube import kubectl_status
+    from kotasks.kube import take_kubectl_status
     from kotasks.tasks.kubectl import run_pod_task
     from kotasks.tasks.plan import make_plan
     from kotasks.tasks.runner import run_tasks
@@ -77,7 +77,7 @@ def run_once(args: argparse.Namespace, options: dict[str, Any],
     code = run_tasks(plan, _selected(args, settings, keys), STATE_DIR, settings.jobs,
                      force=args.force, kubectl_verb=args.verb if args.verb in KUBECTL_VERBS
                      else "apply", extra=extra, executed=executed, report=settings.report)
-    return kubectl_status() or code
+    return take_kubectl_status() or code
 
 
 def _watch(args: argparse.Namespace, options: dict[str, Any]) -> int:

@@ -107,7 +107,10 @@ def run_kubectl(kubectl: str, verb: str, args: Sequence[str], what: str,
         raise KubectlError(verb, what, code)
 
 
-def kubectl_status() -> int:
-    """The exit status of the first kubectl that failed in this process (0 if none)."""
+def take_kubectl_status() -> int:
+    """The exit status of the first kubectl that failed since the last call (0 if none);
+    each run (each ``--watch`` round) takes its own."""
     with _FAILED_LOCK:
-        return _FAILED[0] if _FAILED else 0
+        status = _FAILED[0] if _FAILED else 0
+        _FAILED.clear()
+    return status
