@@ -11,12 +11,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 
 from kotasks.registry.login import server_key
 from tests.support.project import build_env, run_kotasks
-from tests.support.registry import Registry, start_registry
+from tests.support.registry import Registry, start_htpasswd_registry
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +24,7 @@ USER, PASSWORD = "login-user", "l0gin-Pa55word"
 
 @pytest.fixture(scope="module")
 def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    work = tmp_path_factory.mktemp("login")
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
-    (work / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    reg = start_registry(work / "reg", auth={"htpasswd": {"realm": "kotasks-login",
-                                                          "path": str(work / "htpasswd")}})
+    reg = start_htpasswd_registry(tmp_path_factory.mktemp("login"), USER, PASSWORD)
     yield reg
     reg.stop()
 

@@ -7,12 +7,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 
 from tests.support.images import run
 from tests.support.project import run_kotasks
-from tests.support.registry import Registry, start_registry
+from tests.support.registry import Registry, start_htpasswd_registry, start_registry
 from tests.support.tokenserver import ISSUER, SERVICE, TokenServer, start_token_server
 
 pytestmark = pytest.mark.slow
@@ -31,11 +30,7 @@ def docker_config(directory: Path, host: str, user: str = USER,
 
 @pytest.fixture(scope="module")
 def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    work = tmp_path_factory.mktemp("basic")
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
-    (work / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    reg = start_registry(work / "reg", auth={"htpasswd": {"realm": "kotasks-test",
-                                                          "path": str(work / "htpasswd")}})
+    reg = start_htpasswd_registry(tmp_path_factory.mktemp("basic"), USER, PASSWORD)
     yield reg
     reg.stop()
 

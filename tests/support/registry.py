@@ -90,3 +90,14 @@ def start_registry(workdir: Path, auth: dict[str, object] | None = None,
         except requests.ConnectionError:
             time.sleep(0.02)
     return Registry(host, log_path, proc)
+
+
+def start_htpasswd_registry(workdir: Path, user: str, password: str) -> Registry:
+    """A registry that wants Basic credentials: ``user`` with ``password`` (htpasswd)."""
+    import bcrypt
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+    (workdir / "htpasswd").write_text(f"{user}:{hashed}\n")
+    return start_registry(workdir / "reg", auth={"htpasswd": {
+        "realm": "kotasks-test", "path": str(workdir / "htpasswd")}})
