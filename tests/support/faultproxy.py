@@ -15,7 +15,6 @@ import re
 import socket
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,6 +46,7 @@ class FaultProxy:
     log: list[tuple[str, str]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = field(default=None, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def take(self, line: str) -> Fault | None:
         """The first fault with tries left that this request meets (spending one)."""
@@ -68,6 +68,8 @@ class FaultProxy:
             return [line for line, done in self.log if done == outcome]
 
     def stop(self) -> None:
+        """Stop serving; requests held back by a delay are dropped, not forwarded."""
+        self.stopping.set()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -107,8 +109,11 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(body)
                 return
             proxy.record(line, "slow" if fault is not None and fault.delay else "ok")
-            if fault is not None and fault.delay:
-                time.sleep(fault.delay)
+            if fault is not None and fault.delay and proxy.stopping.wait(fault.delay):
+                # stopped meanwhile: a late request must not reach the registry after the
+                # test that delayed it has ended
+                self.close_connection = True
+                return
             self._forward(length)
 
         def _forward(self, length: int) -> None:
