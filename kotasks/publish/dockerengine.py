@@ -22,12 +22,7 @@ from docker.utils import kwargs_from_env
 from docker.utils.socket import frames_iter
 
 from kotasks.errors import DaemonError
-from kotasks.publish.dockerprobe import (
-    DEFAULT_HOST,
-    EXTERNAL_LOAD_BALANCER,
-    KIND_CLUSTER_LABEL,
-    KIND_ROLE_LABEL,
-)
+from kotasks.publish.dockerprobe import DEFAULT_HOST, KIND_CLUSTER_LABEL, node_names
 
 #: seconds the daemon may stay silent (a large load is digested before it answers)
 TIMEOUT = 600
@@ -96,8 +91,7 @@ class Engine:
         with self.failing(f"list the nodes of kind cluster {cluster!r}"):
             containers = self.api.containers(
                 filters={"label": f"{KIND_CLUSTER_LABEL}={cluster}"})
-        return sorted(c["Names"][0].lstrip("/") for c in containers
-                      if (c.get("Labels") or {}).get(KIND_ROLE_LABEL) != EXTERNAL_LOAD_BALANCER)
+        return node_names(containers)
 
     def execute(self, container: str, command: Sequence[str],
                 stdin: Iterable[bytes] | None = None) -> tuple[int, str]:

@@ -110,9 +110,7 @@ class DockerProbe:
             filters = urllib.parse.quote(json.dumps({"label": [f"{KIND_CLUSTER_LABEL}={cluster}"]}))
             try:
                 containers = self._json("GET", f"/containers/json?filters={filters}")
-                self._nodes[cluster] = sorted(
-                    c["Names"][0].lstrip("/") for c in containers
-                    if (c.get("Labels") or {}).get(KIND_ROLE_LABEL) != EXTERNAL_LOAD_BALANCER)
+                self._nodes[cluster] = node_names(containers)
             except (OSError, ValueError, KeyError, IndexError, http.client.HTTPException):
                 self._nodes[cluster] = None
         return self._nodes[cluster]
@@ -151,6 +149,13 @@ class DockerProbe:
         if self._json("GET", f"/exec/{created['Id']}/json").get("ExitCode") != 0:
             raise OSError(f"{' '.join(command)} failed in {container}")
         return _stdout(data)
+
+
+def node_names(containers: list[dict[str, Any]]) -> list[str]:
+    """The names of a kind cluster's node containers (from a container listing of the
+    cluster's label), its external load balancer left out, sorted."""
+    return sorted(c["Names"][0].lstrip("/") for c in containers
+                  if (c.get("Labels") or {}).get(KIND_ROLE_LABEL) != EXTERNAL_LOAD_BALANCER)
 
 
 def _stdout(stream: bytes) -> str:
