@@ -54,6 +54,9 @@ class RegistryError(KotasksError):
     error code (from the distribution spec's error body) when there is one.
     """
 
+    #: whether another try may mend it (a connection reset or timeout, not a refusal)
+    retryable = False
+
     def __init__(
         self,
         registry: str,

@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from kotasks.errors import UserError
-from kotasks.registry.retry import RetryPolicy, retry_after, retryable_status
+from kotasks.registry.retry import RetryPolicy, counting, retry_after, retryable_status
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
@@ -33,21 +33,71 @@ def test_attempts_are_capped(capsys: pytest.CaptureFixture[str]) -> None:
     retries = RetryPolicy(attempts=3, seconds=60, base=0).start("upload blob x")
     assert retries.wait("HTTP 503") and retries.wait("HTTP 503")
     assert not retries.wait("HTTP 503")
-    assert retries.tried == 3
+    assert retries.failures == 3
 
 
-def test_total_waiting_is_capped() -> None:
+def test_progress_starts_the_count_of_tries_again() -> None:
+    retries = RetryPolicy(attempts=3, seconds=60, base=0).start("upload blob x")
+    for _ in range(10):  # each failure after the upload got further
+        assert retries.wait("reset") and retries.wait("HTTP 503")
+        retries.progressed()
+    assert retries.wait("reset") and retries.wait("reset")
+    assert not retries.wait("reset")
+
+
+def test_total_time_is_capped_whatever_the_progress() -> None:
     retries = RetryPolicy(attempts=10, seconds=1.5, base=0).start("push manifest")
     assert retries.wait("HTTP 429", server_asks=1.0)
+    retries.progressed()
     assert not retries.wait("HTTP 429", server_asks=1.0)  # 2 s would exceed 1.5 s
+
+
+def test_the_time_of_failed_tries_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("kotasks.registry.retry.time.monotonic", lambda: clock[0])
+    retries = RetryPolicy(attempts=10, seconds=5, base=0).start("fetch blob")
+    clock[0] += 3  # a try that hung 3 s, then failed
+    assert retries.wait("timed out")
+    clock[0] += 3
+    assert not retries.wait("timed out")
+
+
+def test_retry_after_is_honoured_past_the_backoff_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("kotasks.registry.retry.time.sleep", slept.append)
+    retries = RetryPolicy(attempts=3, seconds=100, base=0.01).start("push manifest")
+    assert retries.wait("HTTP 429", server_asks=45.0)
+    assert slept == [45.0]
+
+
+def test_retries_are_counted_where_asked() -> None:
+    import contextvars
+    import threading
+
+    with counting() as count:
+        retries = RetryPolicy(attempts=5, seconds=10, base=0).start("a")
+        retries.wait("HTTP 503")
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(
+            lambda: RetryPolicy(attempts=5, seconds=10, base=0).start("b").wait("reset"),))
+        thread.start()
+        thread.join()
+    RetryPolicy(attempts=5, seconds=10, base=0).start("c").wait("HTTP 503")
+    assert count.retries == 2
 
 
 def test_each_retry_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
     retries = RetryPolicy(attempts=2, seconds=10, base=0).start("check blob in r/x")
     with caplog.at_level("WARNING", logger="kotasks"):
         retries.wait("HTTP 503")
-    [line] = [r.getMessage() for r in caplog.records]
-    assert line == "kotasks: retrying check blob in r/x: HTTP 503; waiting 0.0 s (try 2 of 2)"
+        [line] = [r.getMessage() for r in caplog.records]
+        assert line == "kotasks: retrying check blob in r/x: HTTP 503; waiting 0.0 s (try 2 of 2)"
+        retries = RetryPolicy(attempts=3, seconds=10, base=0).start("upload blob b to r/x")
+        retries.progressed()
+        retries.wait("reset")
+    assert caplog.records[-1].getMessage() == (
+        "kotasks: retrying upload blob b to r/x: reset; waiting 0.0 s (try 2 of 3 since it "
+        "last got further)")
 
 
 def test_environment_settings() -> None:

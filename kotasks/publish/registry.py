@@ -9,6 +9,7 @@ first and then under each tag, so a failure never leaves a tag on a half-pushed 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -76,8 +77,10 @@ def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
     blobs = {b.digest: b for part in parts for b in (*part.layers, part.config)}
     workers = max(1, min(jobs, _MAX_PARALLEL_BLOBS, len(blobs)))
     with ThreadPoolExecutor(workers, thread_name_prefix="push") as pool:
-        for future in [pool.submit(_ensure_blob, client, repo.path, blob, store, base,
-                                   base_layers) for blob in blobs.values()]:
+        # each in a copy of this context: their retries are counted for this step
+        for future in [pool.submit(contextvars.copy_context().run, _ensure_blob, client,
+                                   repo.path, blob, store, base, base_layers)
+                       for blob in blobs.values()]:
             future.result()
     if len(parts) > 1 or parts[0].manifest.digest != root.digest:
         for part in parts:

@@ -9,33 +9,31 @@ registry; a Bearer token realm on another host gets them only over HTTPS.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
 import urllib.parse
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kotasks import __version__, progress
-from kotasks.errors import ImageError, RegistryError
+from kotasks import __version__
+from kotasks.errors import RegistryError
 from kotasks.oci.digest import Readable, sha256_digest
 from kotasks.oci.mediatypes import MANIFEST_ACCEPT
 from kotasks.registry.auth import Credentials, Keychain
 from kotasks.registry.reference import allows_plain_http
 from kotasks.registry.retry import RetryPolicy, retry_after, retryable_status
+from kotasks.registry.upload import BlobUpload, chunk_bytes
 
 if TYPE_CHECKING:
     import requests
 
-    from kotasks.progress import Transfer
 
 log = logging.getLogger("kotasks.registry")
 USER_AGENT = f"kotasks/{__version__}"
-CHUNK = 1 << 20
 _TIMEOUT = (10, 300)
 #: the distribution-spec code to report when a response has no error body (HEAD, say)
 _STATUS_CODES = {401: "UNAUTHORIZED", 403: "DENIED", 429: "TOOMANYREQUESTS"}
@@ -53,31 +51,6 @@ class ManifestInfo:
     media_type: str
     size: int
     data: bytes = b""
-
-
-class HashingBody:
-    """A request body streamed from a file in 1 MiB chunks, hashed as it is sent (and
-    counted on ``sent_to``, a progress display)."""
-
-    def __init__(self, stream: Readable, size: int, sent_to: Transfer | None = None) -> None:
-        self._stream, self._size, self._sent_to = stream, size, sent_to
-        self._hash = hashlib.sha256()
-        self.sent = 0
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self._stream.read(CHUNK):
-            self._hash.update(chunk)
-            self.sent += len(chunk)
-            if self._sent_to is not None:
-                self._sent_to.advance(len(chunk))
-            yield chunk
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
 
 
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -122,6 +95,10 @@ class RegistryClient:
                  keychain: Keychain | None = None, policy: RetryPolicy | None = None) -> None:
         self.registry = registry
         self._policy = policy or RetryPolicy.from_environment()
+        #: blobs larger than this go in PATCH chunks of this size (kotasks.registry.upload)
+        self.chunk = chunk_bytes()
+        #: False once the registry refused a chunk: then every blob goes in one PUT
+        self.takes_chunks = True
         self.insecure = insecure
         self._keychain = keychain if keychain is not None else Keychain()
         import requests  # imported on first use: it costs ~50 ms, too much for a no-op run
@@ -193,7 +170,7 @@ class RegistryClient:
     def _credentials(self, repository: str) -> Credentials | None:
         return self._keychain.resolve(self.registry, repository)
 
-    def _error(self, resp: requests.Response, repository: str, action: str) -> RegistryError:
+    def error(self, resp: requests.Response, repository: str, action: str) -> RegistryError:
         """A RegistryError for ``resp``; a 401 without credentials says where to add them."""
         err = _error_from(resp, self.registry, repository, action)
         if resp.status_code == 401 and self._credentials(repository) is None:
@@ -274,7 +251,7 @@ class RegistryClient:
                                 message="token service answered without a token")
         return str(token)
 
-    def _send(self, method: str, url: str, repository: str, scopes: tuple[str, ...],
+    def send(self, method: str, url: str, repository: str, scopes: tuple[str, ...],
               action: str, *, headers: dict[str, str] | None = None, body: Any = None,
               params: dict[str, str] | None = None, stream: bool = False,
               replayable: bool = True) -> requests.Response:
@@ -301,10 +278,12 @@ class RegistryClient:
                                              allow_redirects=method in ("GET", "HEAD"))
             except self._requests.exceptions.RequestException as exc:
                 reason = _connection_reason(exc)
-                if (not replayable or any(r in str(exc) for r in _NO_RETRY_REASONS)
-                        or not retries.wait(reason)):
-                    raise RegistryError(self.registry, repository, action,
-                                        message=f"cannot connect: {reason}") from None
+                mendable = not any(r in str(exc) for r in _NO_RETRY_REASONS)
+                if not replayable or not mendable or not retries.wait(reason):
+                    error = RegistryError(self.registry, repository, action,
+                                          message=f"cannot connect: {reason}")
+                    error.retryable = mendable and not replayable  # the caller's to retry
+                    raise error from None
                 continue
             if resp.status_code == 401 and same_host and not challenged and replayable:
                 fresh = resp.headers.get("WWW-Authenticate")
@@ -325,20 +304,22 @@ class RegistryClient:
     # -- manifests --------------------------------------------------------------------
 
     @staticmethod
-    def _pull(repository: str) -> tuple[str, ...]:
+    def pull_scopes(repository: str) -> tuple[str, ...]:
+        """The token scope to pull from ``repository``."""
         return (f"repository:{repository}:pull",)
 
     @staticmethod
-    def _push(repository: str, *extra: str) -> tuple[str, ...]:
+    def push_scopes(repository: str, *extra: str) -> tuple[str, ...]:
+        """The token scopes to push to ``repository`` (and to pull from ``extra`` ones)."""
         return (f"repository:{repository}:pull,push", *(f"repository:{r}:pull" for r in extra))
 
     def get_manifest(self, repository: str, ref: str) -> ManifestInfo:
         """Fetch a manifest or index by tag or digest, unconverted."""
-        resp = self._send("GET", f"/v2/{repository}/manifests/{ref}", repository,
-                          self._pull(repository), "fetch manifest from",
+        resp = self.send("GET", f"/v2/{repository}/manifests/{ref}", repository,
+                          self.pull_scopes(repository), "fetch manifest from",
                           headers={"Accept": MANIFEST_ACCEPT})
         if resp.status_code != 200:
-            raise self._error(resp, repository, f"fetch manifest {ref} from")
+            raise self.error(resp, repository, f"fetch manifest {ref} from")
         data = resp.content
         digest = sha256_digest(data)
         if ref.startswith("sha256:") and digest != ref:
@@ -349,13 +330,13 @@ class RegistryClient:
 
     def head_manifest(self, repository: str, ref: str) -> ManifestInfo | None:
         """Return a manifest's digest, type and size without its body; None if absent."""
-        resp = self._send("HEAD", f"/v2/{repository}/manifests/{ref}", repository,
-                          self._pull(repository), "look up manifest in",
+        resp = self.send("HEAD", f"/v2/{repository}/manifests/{ref}", repository,
+                          self.pull_scopes(repository), "look up manifest in",
                           headers={"Accept": MANIFEST_ACCEPT})
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise self._error(resp, repository, f"look up manifest {ref} in")
+            raise self.error(resp, repository, f"look up manifest {ref} in")
         digest = resp.headers.get("Docker-Content-Digest", "")
         if not digest:
             info = self.get_manifest(repository, ref)
@@ -365,86 +346,50 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, ref: str, data: bytes, media_type: str) -> None:
         """Upload a manifest or index under a tag or digest."""
-        resp = self._send("PUT", f"/v2/{repository}/manifests/{ref}", repository,
-                          self._push(repository), "push manifest to",
+        resp = self.send("PUT", f"/v2/{repository}/manifests/{ref}", repository,
+                          self.push_scopes(repository), "push manifest to",
                           headers={"Content-Type": media_type}, body=data)
         if resp.status_code not in (200, 201, 202):
-            raise self._error(resp, repository, f"push manifest {ref} to")
+            raise self.error(resp, repository, f"push manifest {ref} to")
 
     # -- blobs ------------------------------------------------------------------------
 
     def has_blob(self, repository: str, digest: str) -> bool:
         """Whether the repository already holds the blob (a HEAD request)."""
-        resp = self._send("HEAD", f"/v2/{repository}/blobs/{digest}", repository,
-                          self._push(repository), "check blob in")
+        resp = self.send("HEAD", f"/v2/{repository}/blobs/{digest}", repository,
+                          self.push_scopes(repository), "check blob in")
         if resp.status_code == 200:
             return True
         if resp.status_code == 404:
             return False
-        raise self._error(resp, repository, f"check blob {digest} in")
+        raise self.error(resp, repository, f"check blob {digest} in")
 
     def mount_blob(self, repository: str, digest: str, source: str) -> str | None:
         """Mount a blob from another repository; return None if mounted, else an upload URL."""
-        resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
-                          self._push(repository, source), "mount blob into",
+        resp = self.send("POST", f"/v2/{repository}/blobs/uploads/", repository,
+                          self.push_scopes(repository, source), "mount blob into",
                           params={"mount": digest, "from": source})
         if resp.status_code == 201:
             return None
         if resp.status_code == 202 and resp.headers.get("Location"):
             return resp.headers["Location"]
-        raise self._error(resp, repository, f"mount blob {digest} into")
+        raise self.error(resp, repository, f"mount blob {digest} into")
 
     def upload_blob(self, repository: str, digest: str, size: int,
                     open_stream: Callable[[], AbstractContextManager[Readable]],
                     location: str | None = None) -> None:
-        """Upload a blob in one streamed PUT, hashing it on the way out.
-
-        An upload that is dropped or answered 408/429/5xx starts a fresh upload session
-        and streams the blob again from ``open_stream`` (never from memory).
-        """
+        """Upload a blob streamed from ``open_stream`` (into the session at ``location``, if
+        a mount opened one), resuming or starting again after a failure
+        (:mod:`kotasks.registry.upload`)."""
         retries = self._policy.start(f"upload blob {digest} to {self.registry}/{repository}")
-        while True:
-            if location is None:
-                resp = self._send("POST", f"/v2/{repository}/blobs/uploads/", repository,
-                                  self._push(repository), "start upload to")
-                if resp.status_code != 202 or not resp.headers.get("Location"):
-                    raise self._error(resp, repository, "start upload to")
-                location = resp.headers["Location"]
-            base = self.ping()
-            url = location if location.startswith(("http://", "https://")) else base + location
-            sep = "&" if "?" in url else "?"
-            try:
-                with open_stream() as stream, \
-                        progress.transfer(f"{digest[7:19]} → {repository}", size) as shown:
-                    body = HashingBody(stream, size, shown)
-                    resp = self._send("PUT", f"{url}{sep}digest={urllib.parse.quote(digest)}",
-                                      repository, self._push(repository), "upload blob to",
-                                      headers={"Content-Type": "application/octet-stream",
-                                               "Content-Length": str(size)},
-                                      body=body, replayable=False)
-            except RegistryError as exc:
-                if retries.wait(exc.message or str(exc)):
-                    location = None
-                    continue
-                raise
-            if body.sent != size or body.digest != digest:
-                raise ImageError(f"blob {digest} changed while it was uploaded "
-                                 f"(sent {body.sent} bytes with digest {body.digest})")
-            if resp.status_code in (201, 202, 204):
-                return
-            if retryable_status(resp.status_code) and retries.wait(
-                    f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After"))):
-                resp.close()
-                location = None
-                continue
-            raise self._error(resp, repository, f"upload blob {digest} to")
+        BlobUpload(self, repository, digest, size, open_stream, retries, location).run()
 
     def open_blob(self, repository: str, digest: str) -> requests.Response:
         """Start streaming a blob; the caller reads ``resp.raw`` and closes the response."""
-        resp = self._send("GET", f"/v2/{repository}/blobs/{digest}", repository,
-                          self._pull(repository), "fetch blob from", stream=True)
+        resp = self.send("GET", f"/v2/{repository}/blobs/{digest}", repository,
+                          self.pull_scopes(repository), "fetch blob from", stream=True)
         if resp.status_code != 200:
-            err = self._error(resp, repository, f"fetch blob {digest} from")
+            err = self.error(resp, repository, f"fetch blob {digest} from")
             resp.close()
             raise err
         resp.raw.decode_content = False

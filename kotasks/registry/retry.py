@@ -1,11 +1,18 @@
-"""When a registry request is tried again, and how long to wait before it.
+"""When a registry operation is tried again, and how long to wait before it.
 
 Worth another try: connection errors, resets and timeouts, and the answers 408, 429 and 5xx.
 Never: 400, 401 (after one fresh challenge), 403, 404 and the other answers that will not
-change. Waits grow exponentially from ``KOTASKS_RETRY_BASE`` seconds with full jitter
-(a random wait between half and all of the step), or follow the server's ``Retry-After``
-(seconds or an HTTP date), and are capped: at most ``KOTASKS_RETRY_ATTEMPTS`` tries and
-``KOTASKS_RETRY_SECONDS`` of waiting per request. Each retry is one line on stderr.
+change. Waits grow exponentially from ``KOTASKS_RETRY_BASE`` seconds with jitter (a random
+wait between half and all of the step, at most :data:`MAX_WAIT`), or are what the server's
+``Retry-After`` asks (seconds or an HTTP date).
+
+Two bounds. ``KOTASKS_RETRY_ATTEMPTS`` counts tries *without progress*: an operation of many
+steps (a blob upload: its session started, its chunks accepted) starts that count again each
+time it gets further, so a long upload through a flaky network is not given up while the
+registry keeps taking it. ``KOTASKS_RETRY_SECONDS`` bounds the time an operation spends on
+failed tries and waits in all, progress or not: it always holds, so a registry that keeps
+failing, or asks to wait longer, ends the operation within it. Each retry is one line on
+stderr, and counted for ``--report`` (:func:`counting`).
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ import email.utils
 import logging
 import os
 import random
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 log = logging.getLogger("kotasks")
@@ -78,30 +88,78 @@ class RetryPolicy:
                    _number(env, "KOTASKS_RETRY_BASE", DEFAULT_BASE))
 
     def start(self, what: str) -> Retries:
-        """The retry budget of one request (or one blob upload, across its sessions)."""
+        """The retry budget of one operation (a request, or a blob upload across its
+        sessions and chunks)."""
         return Retries(self, what)
 
 
+class RetryCount:
+    """How many retries the operations of one step made (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.retries = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+
+_counting: ContextVar[RetryCount | None] = ContextVar("kotasks_retry_count", default=None)
+
+
+@contextmanager
+def counting() -> Iterator[RetryCount]:
+    """Count the retries made in this context (and in threads started with a copy of it,
+    ``contextvars.copy_context().run``)."""
+    count = RetryCount()
+    token = _counting.set(count)
+    try:
+        yield count
+    finally:
+        _counting.reset(token)
+
+
 class Retries:
-    """One request's tries: :meth:`wait` sleeps before the next, or says there is none."""
+    """One operation's tries: :meth:`wait` sleeps before the next, or says there is none;
+    :meth:`progressed` says the operation got further."""
 
     def __init__(self, policy: RetryPolicy, what: str) -> None:
         self.policy, self.what = policy, what
-        self.tried = 1
-        self.waited = 0.0
+        #: tries that failed since the operation last got further
+        self.failures = 0
+        #: seconds spent on failed tries and waits, never reset
+        self.spent = 0.0
+        self._since = time.monotonic()
+        self._progressed = False
+        self._count = _counting.get()
+
+    def progressed(self) -> None:
+        """The operation got further (bytes accepted, a step done): tries count from one."""
+        self.failures = 0
+        self._progressed = True
+        self._since = time.monotonic()
 
     def wait(self, reason: str, server_asks: float | None = None) -> bool:
-        """Sleep before another try and return True, or return False when out of budget."""
-        if self.tried >= self.policy.attempts:
+        """After a failed try: sleep before the next and return True, or return False when
+        the budget is spent."""
+        self.spent += time.monotonic() - self._since
+        self.failures += 1
+        if self.failures >= self.policy.attempts:
             return False
-        step = self.policy.base * 2 ** (self.tried - 1)
+        step = min(self.policy.base * 2 ** (self.failures - 1), MAX_WAIT)
         delay = server_asks if server_asks is not None else random.uniform(step / 2, step)
-        delay = min(delay, MAX_WAIT)
-        if self.waited + delay > self.policy.seconds:
+        if self.spent + delay > self.policy.seconds:
+            log.warning("kotasks: not retrying %s: %s; %.0f s spent and %.1f s more would "
+                        "exceed KOTASKS_RETRY_SECONDS=%g", self.what, reason, self.spent,
+                        delay, self.policy.seconds)
             return False
-        self.tried += 1
-        self.waited += delay
-        log.warning("kotasks: retrying %s: %s; waiting %.1f s (try %d of %d)", self.what,
-                    reason, delay, self.tried, self.policy.attempts)
+        if self._count is not None:
+            self._count.add()
+        since = " since it last got further" if self._progressed else ""
+        log.warning("kotasks: retrying %s: %s; waiting %.1f s (try %d of %d%s)", self.what,
+                    reason, delay, self.failures + 1, self.policy.attempts, since)
         time.sleep(delay)
+        self.spent += delay
+        self._since = time.monotonic()
         return True

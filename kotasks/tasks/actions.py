@@ -155,24 +155,31 @@ def make_index(store: str, platforms: list[Platform], annotations: list[tuple[st
 
 @guarded
 def publish_artifact(store: str, target: PublishTarget, import_path: str,
-                     cosign_repository: str, artifact: dict[str, Any], base: dict[str, Any],
-                     **sboms: dict[str, Any]) -> dict[str, Any]:
+                     cosign_repository: str, task: Any, artifact: dict[str, Any],
+                     base: dict[str, Any], **sboms: dict[str, Any]) -> dict[str, Any]:
     """Publish the image (or index) and, when pushing, its SBOMs; return the printed
-    reference, what was published (an index's children too) and where."""
+    reference, what was published (an index's children too) and where. The registry
+    retries it took go to ``task.meta["retries"]`` (for ``--report``, not the values: they
+    are not content)."""
     from kotasks.baseimage import BaseRecord
     from kotasks.oci.layout import Layout
     from kotasks.publish.publisher import publish
     from kotasks.publish.sbom import SbomRecord, push_sboms
+    from kotasks.registry.retry import counting
     from kotasks.settings import Destination
 
     layout = Layout(store)
-    values = publish(target, layout, _descriptor(artifact), import_path,
-                     BaseRecord.from_json(base))
-    if Destination.REGISTRY in target.sinks and sboms:
-        records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
-                   for _, v in sorted(sboms.items())]
-        push_sboms(layout, target.registry_name(import_path), records, target.insecure,
-                   cosign_repository)
+    with counting() as count:
+        try:
+            values = publish(target, layout, _descriptor(artifact), import_path,
+                             BaseRecord.from_json(base))
+            if Destination.REGISTRY in target.sinks and sboms:
+                records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
+                           for _, v in sorted(sboms.items())]
+                push_sboms(layout, target.registry_name(import_path), records,
+                           target.insecure, cosign_repository)
+        finally:
+            task.meta["retries"] = count.retries
     return values
 
 

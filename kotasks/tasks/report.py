@@ -1,12 +1,12 @@
 """``--report FILE``: what a run did, as JSON, for CI logs that parse it (ko-build/ko#406).
 
 Per image: its package, the printed reference, the repository, the digest (an index's per
-platform too), the tags, the SBOMs, and every step of it with its status (``ran``, ``up to
-date``, ``failed``) and, for a step that ran, why: the recipe setting that changed (flags,
-ldflags, an environment variable, the platform…), the files that changed, the input step
-whose result changed (a new base image digest, a rebuilt layer), or a blob or published
-image that was gone. Steps that belong to no image (resolve, apply, archives) are listed
-too, and the failures with their reasons.
+platform too), the tags, the registry retries its publishing took, the SBOMs, and every step
+of it with its status (``ran``, ``up to date``, ``failed``) and, for a step that ran, why:
+the recipe setting that changed (flags, ldflags, an environment variable, the platform…),
+the files that changed, the input step whose result changed (a new base image digest, a
+rebuilt layer), or a blob or published image that was gone. Steps that belong to no image
+(resolve, apply, archives) are listed too, and the failures with their reasons.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def build_report(tasks: Mapping[str, Any], status: Mapping[str, str],
             "repository": values.get("repository", ""),
             "digest": values.get("digest", ""),
             "tags": values.get("tags", []),
+            "retries": meta.get("retries", 0),
             "platforms": {n.split("@", 1)[1]: (tasks[n].values or {}).get("digest", "")
                           for n in subtasks if n.startswith("image:")},
             "sboms": [{"subject": v.get("subject", ""), "digest": v.get("digest", ""),

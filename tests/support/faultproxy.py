@@ -1,11 +1,14 @@
 """A fault-injecting HTTP proxy of our own in front of the real registry, on 127.0.0.1.
 
 Each request is matched against a schedule of faults, in order; a fault with ``times`` left
-is spent on the first request it matches: it answers with a status (a 503, or a 429 with
-``Retry-After``), resets the connection after reading part of the request body, or answers
-slowly. Everything else is forwarded to the registry, streamed both ways (the ``Host`` header
-is kept, so the registry's upload locations point back at the proxy). Every request and what
-was done with it is logged. Bounded and deterministic: the schedule is finite.
+is spent on the first request it matches (or, with ``every=N``, on every Nth request it
+matches, counted whether or not an earlier fault took it): it answers with a status (a 503,
+or a 429 with ``Retry-After``), resets the connection after reading part of the request body
+(optionally passing that part on to the registry first, as a connection cut between the two
+would), or answers slowly. Everything else is forwarded to the registry, streamed both ways
+(the ``Host`` header is kept, so the registry's upload locations point back at the proxy).
+Every request and what was done with it is logged, and the body bytes read of each.
+Deterministic: faults are counted, never random.
 """
 
 from __future__ import annotations
@@ -29,11 +32,24 @@ class Fault:
     status: int = 0
     retry_after: str = ""
     reset_after: int = -1  # reset the connection after reading this many body bytes
+    reset_at: float = -1.0  # … or after reading this fraction of the body (0.5: halfway)
+    forward_partial: bool = False  # pass the bytes read on to the registry before the reset
     delay: float = 0.0  # answer (forwarded) this many seconds late
     times: int = 1  # how many requests it hits; -1: every one
+    every: int = 0  # hit only every Nth matching request (0: each one)
+    seen: int = 0  # matching requests so far
 
     def matches(self, line: str) -> bool:
         return self.times != 0 and re.search(self.pattern, line) is not None
+
+    def resets(self) -> bool:
+        return self.reset_after >= 0 or self.reset_at >= 0
+
+    def cut(self, length: int) -> int:
+        """How many body bytes to read before the reset."""
+        if self.reset_at >= 0:
+            return int(length * self.reset_at)
+        return min(length, self.reset_after)
 
 
 @dataclass
@@ -44,6 +60,8 @@ class FaultProxy:
     upstream: str
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str]] = field(default_factory=list)
+    #: (request, body bytes the proxy read of it)
+    received: list[tuple[str, int]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = field(default=None, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -51,12 +69,25 @@ class FaultProxy:
     def take(self, line: str) -> Fault | None:
         """The first fault with tries left that this request meets (spending one)."""
         with self.lock:
+            hit = None
             for fault in self.faults:
-                if fault.matches(line):
-                    if fault.times > 0:
-                        fault.times -= 1
-                    return fault
-        return None
+                if not fault.matches(line):
+                    continue
+                fault.seen += 1
+                if hit is None and (not fault.every or fault.seen % fault.every == 0):
+                    hit = fault
+            if hit is not None and hit.times > 0:
+                hit.times -= 1
+            return hit
+
+    def count_body(self, line: str, length: int) -> None:
+        with self.lock:
+            self.received.append((line, length))
+
+    def body_bytes(self, pattern: str) -> int:
+        """The body bytes read of the requests matching ``pattern`` (forwarded or not)."""
+        with self.lock:
+            return sum(n for line, n in self.received if re.search(pattern, line))
 
     def record(self, line: str, outcome: str) -> None:
         with self.lock:
@@ -86,8 +117,11 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             line = f"{self.command} {self.path}"
             length = int(self.headers.get("Content-Length") or 0)
             fault = proxy.take(line)
-            if fault is not None and fault.reset_after >= 0:
-                self.rfile.read(min(length, fault.reset_after))
+            if fault is not None and fault.resets():
+                partial = self.rfile.read(fault.cut(length))
+                proxy.count_body(line, len(partial))
+                if fault.forward_partial:
+                    self._forward_cut(length, partial)
                 proxy.record(line, "reset")
                 # SO_LINGER 0: close with a RST, as a dropped connection looks
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
@@ -96,7 +130,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.connection.close()
                 return
             if fault is not None and fault.status:
-                self.rfile.read(length)
+                proxy.count_body(line, len(self.rfile.read(length)))
                 proxy.record(line, str(fault.status))
                 body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
                 self.send_response(fault.status)
@@ -114,9 +148,19 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 # test that delayed it has ended
                 self.close_connection = True
                 return
-            self._forward(length)
+            self._forward(line, length)
 
-        def _forward(self, length: int) -> None:
+        def _forward_cut(self, length: int, partial: bytes) -> None:
+            """Send the request and the part of its body read so far on, then cut it off."""
+            host, port = proxy.upstream.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            head = [f"{self.command} {self.path} HTTP/1.1"]
+            head += [f"{key}: {value}" for key, value in self.headers.items()]
+            upstream.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + partial)
+            upstream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            upstream.close()
+
+        def _forward(self, line: str, length: int) -> None:
             upstream = http.client.HTTPConnection(proxy.upstream, timeout=300)
             upstream.putrequest(self.command, self.path, skip_host=True,
                                 skip_accept_encoding=True)
@@ -130,6 +174,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     break
                 upstream.send(chunk)
                 remaining -= len(chunk)
+            proxy.count_body(line, length - remaining)
             response = upstream.getresponse()
             self.send_response_only(response.status, response.reason)
             for key, value in response.getheaders():
@@ -148,6 +193,14 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
     return Handler
+
+
+def steady_faults() -> list[Fault]:
+    """Faults that never stop: every 4th blob upload dropped halfway, every 6th request
+    answered 503, every 9th 429 with ``Retry-After: 1``."""
+    return [Fault(r"^(PUT|PATCH) /v2/.+/blobs/uploads/", reset_at=0.5, every=4, times=-1),
+            Fault(r".", status=503, every=6, times=-1),
+            Fault(r".", status=429, retry_after="1", every=9, times=-1)]
 
 
 def start_fault_proxy(upstream: str, faults: list[Fault] | None = None) -> FaultProxy:
