@@ -7,7 +7,13 @@ import email.utils
 import pytest
 
 from kotasks.errors import UserError
-from kotasks.registry.retry import RetryPolicy, counting, retry_after, retryable_status
+from kotasks.registry.retry import (
+    Answers,
+    RetryPolicy,
+    counting,
+    retry_after,
+    retryable_status,
+)
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 599])
@@ -43,6 +49,20 @@ def test_progress_starts_the_count_of_tries_again() -> None:
         retries.progressed()
     assert retries.wait("reset") and retries.wait("reset")
     assert not retries.wait("reset")
+
+
+def test_a_flaky_registry_is_told_from_a_broken_repository() -> None:
+    answers = Answers()
+    policy = RetryPolicy(attempts=3, seconds=60, base=0)
+    flaky = policy.start("check blob in r/a", answers, "r/a")
+    broken = policy.start("check blob in r/b", answers, "r/b")
+    answers.note("r/a")  # r/a answered once, before
+    for _ in range(10):  # between each failure of both, other requests were answered
+        answers.note("r/c")
+        assert flaky.wait("HTTP 503")
+    assert broken.wait("HTTP 503") and broken.wait("HTTP 503")
+    assert not broken.wait("HTTP 503")  # r/b never answered anything: no second chance
+    assert flaky.wait("HTTP 503") and not flaky.wait("HTTP 503")  # nothing answered since
 
 
 def test_total_time_is_capped_whatever_the_progress() -> None:

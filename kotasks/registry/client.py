@@ -25,7 +25,7 @@ from kotasks.oci.digest import Readable, sha256_digest
 from kotasks.oci.mediatypes import MANIFEST_ACCEPT
 from kotasks.registry.auth import Credentials, Keychain
 from kotasks.registry.reference import allows_plain_http
-from kotasks.registry.retry import RetryPolicy, retry_after, retryable_status
+from kotasks.registry.retry import Answers, RetryPolicy, retry_after, retryable_status
 from kotasks.registry.upload import BlobUpload, chunk_bytes
 
 if TYPE_CHECKING:
@@ -99,6 +99,8 @@ class RegistryClient:
         self.chunk = chunk_bytes()
         #: False once the registry refused a chunk: then every blob goes in one PUT
         self.takes_chunks = True
+        #: what the registry answered: a retried request asks whether it is flaky or broken
+        self.answers = Answers()
         self.insecure = insecure
         self._keychain = keychain if keychain is not None else Keychain()
         import requests  # imported on first use: it costs ~50 ms, too much for a no-op run
@@ -151,7 +153,7 @@ class RegistryClient:
     def _get_retrying(self, url: str, what: str, **kwargs: Any) -> requests.Response:
         """A GET without our auth (a ping, a token), retried on 408/429/5xx and on resets;
         a connection that cannot be made at all is the caller's to handle."""
-        retries = self._policy.start(what)
+        retries = self._policy.start(what, self.answers)
         while True:
             try:
                 resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False,
@@ -161,8 +163,10 @@ class RegistryClient:
                         not retries.wait(_connection_reason(exc)):
                     raise
                 continue
-            if retryable_status(resp.status_code) and retries.wait(
-                    f"HTTP {resp.status_code}", retry_after(resp.headers.get("Retry-After"))):
+            if not retryable_status(resp.status_code):
+                self.answers.note("")
+            elif retries.wait(f"HTTP {resp.status_code}",
+                              retry_after(resp.headers.get("Retry-After"))):
                 resp.close()
                 continue
             return resp
@@ -264,7 +268,8 @@ class RegistryClient:
         if not url.startswith(("http://", "https://")):
             url = base + url
         same_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
-        retries = self._policy.start(f"{action} {self.registry}/{repository}")
+        retries = self._policy.start(f"{action} {self.registry}/{repository}", self.answers,
+                                     repository)
         challenged = False
         while True:
             hdrs = dict(headers or {})
@@ -294,9 +299,10 @@ class RegistryClient:
                         self._tokens.pop(scopes, None)
                     resp.close()
                     continue
-            if (replayable and retryable_status(resp.status_code)
-                    and retries.wait(f"HTTP {resp.status_code}",
-                                     retry_after(resp.headers.get("Retry-After")))):
+            if not retryable_status(resp.status_code):
+                self.answers.note(repository)
+            elif replayable and retries.wait(f"HTTP {resp.status_code}",
+                                             retry_after(resp.headers.get("Retry-After"))):
                 resp.close()
                 continue
             return resp
@@ -381,7 +387,8 @@ class RegistryClient:
         """Upload a blob streamed from ``open_stream`` (into the session at ``location``, if
         a mount opened one), resuming or starting again after a failure
         (:mod:`kotasks.registry.upload`)."""
-        retries = self._policy.start(f"upload blob {digest} to {self.registry}/{repository}")
+        retries = self._policy.start(f"upload blob {digest} to {self.registry}/{repository}",
+                                     self.answers, repository)
         BlobUpload(self, repository, digest, size, open_stream, retries, location).run()
 
     def open_blob(self, repository: str, digest: str) -> requests.Response:

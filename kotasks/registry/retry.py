@@ -8,8 +8,11 @@ wait between half and all of the step, at most :data:`MAX_WAIT`), or are what th
 
 Two bounds. ``KOTASKS_RETRY_ATTEMPTS`` counts tries *without progress*: an operation of many
 steps (a blob upload: its session started, its chunks accepted) starts that count again each
-time it gets further, so a long upload through a flaky network is not given up while the
-registry keeps taking it. ``KOTASKS_RETRY_SECONDS`` bounds the time an operation spends on
+time it gets further, and any operation starts it again when, since its last failed try, the
+registry answered other requests while its repository has answered before (the registry is
+flaky, not broken): so a long upload through a flaky network is not given up while the
+registry keeps answering, and a repository that answers nothing still ends within a few
+tries. ``KOTASKS_RETRY_SECONDS`` bounds the time an operation spends on
 failed tries and waits in all, progress or not: it always holds, so a registry that keeps
 failing, or asks to wait longer, ends the operation within it. Each retry is one line on
 stderr, and counted for ``--report`` (:func:`counting`).
@@ -87,10 +90,33 @@ class RetryPolicy:
                    _number(env, "KOTASKS_RETRY_SECONDS", DEFAULT_SECONDS),
                    _number(env, "KOTASKS_RETRY_BASE", DEFAULT_BASE))
 
-    def start(self, what: str) -> Retries:
+    def start(self, what: str, answers: Answers | None = None, repository: str = ""
+              ) -> Retries:
         """The retry budget of one operation (a request, or a blob upload across its
-        sessions and chunks)."""
-        return Retries(self, what)
+        sessions and chunks) on ``repository``, judged with the registry's ``answers``."""
+        return Retries(self, what, answers, repository)
+
+
+class Answers:
+    """The answers (anything but a failure worth retrying) one registry gave: how many, and
+    which repositories got one (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self._repositories: set[str] = set()
+
+    def note(self, repository: str) -> None:
+        """The registry answered a request about ``repository`` ("" for none)."""
+        with self._lock:
+            self.total += 1
+            self._repositories.add(repository)
+
+    def since(self, mark: int, repository: str) -> bool:
+        """Whether answers came after ``mark`` (a ``total`` read before) and ``repository``
+        has had one."""
+        with self._lock:
+            return self.total > mark and repository in self._repositories
 
 
 class RetryCount:
@@ -124,8 +150,11 @@ class Retries:
     """One operation's tries: :meth:`wait` sleeps before the next, or says there is none;
     :meth:`progressed` says the operation got further."""
 
-    def __init__(self, policy: RetryPolicy, what: str) -> None:
+    def __init__(self, policy: RetryPolicy, what: str, answers: Answers | None = None,
+                 repository: str = "") -> None:
         self.policy, self.what = policy, what
+        self._answers, self._repository = answers, repository
+        self._mark = answers.total if answers is not None else 0
         #: tries that failed since the operation last got further
         self.failures = 0
         #: seconds spent on failed tries and waits, never reset
@@ -144,6 +173,10 @@ class Retries:
         """After a failed try: sleep before the next and return True, or return False when
         the budget is spent."""
         self.spent += time.monotonic() - self._since
+        if self._answers is not None:
+            if self._answers.since(self._mark, self._repository):
+                self.progressed()  # flaky, not broken: others got answers meanwhile
+            self._mark = self._answers.total
         self.failures += 1
         if self.failures >= self.policy.attempts:
             return False
