@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kotasks.registry.auth import Credentials, Keychain
+from kotasks.registry.auth import Keychain
+from kotasks.registry.credentials import Credentials
 from kotasks.registry.keychains import KEYCHAINS, cloud_credentials, hint
 
 SERVED = {

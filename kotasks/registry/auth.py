@@ -10,39 +10,16 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
-import shutil
-import subprocess
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kotasks.errors import UserError
+from kotasks.registry.cloud import NotConfigured
+from kotasks.registry.credentials import Credentials, from_helper
+from kotasks.registry.keychains import hint, keychain_for
 from kotasks.registry.reference import DOCKER_HUB
-
-log = logging.getLogger("kotasks.registry")
-DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A username and password, or an identity (refresh) token, or a registry token."""
-
-    username: str = ""
-    password: str = field(default="", repr=False)
-    identity_token: str = field(default="", repr=False)
-    registry_token: str = field(default="", repr=False)
-
-    def basic(self) -> str:
-        """The value of a Basic ``Authorization`` header."""
-        raw = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
-
-    @property
-    def has_password(self) -> bool:
-        return bool(self.username and self.password)
 
 
 def config_path() -> Path | None:
@@ -76,6 +53,11 @@ class Keychain:
         self._config: dict[str, Any] | None = None
         self._found: dict[tuple[str, str], Credentials | None] = {}
         self._lock = threading.Lock()
+        #: per registry: what its cloud keychain gave (asked once a run), and why not
+        self._cloud: dict[str, Credentials | None] = {}
+        self._why: dict[str, str] = {}
+        #: per registry: held while its credentials are looked up
+        self._locks: dict[str, threading.Lock] = {}
 
     def _load(self) -> dict[str, Any]:
         with self._lock:  # push threads ask at once; each must see the whole file
@@ -98,16 +80,28 @@ class Keychain:
         once per run."""
         key = (registry, repository)
         with self._lock:
-            if key in self._found:
-                return self._found[key]
-        found = self._from_config(registry, repository)
-        if found is None:
-            from kotasks.registry.keychains import cloud_credentials
+            lock = self._locks.setdefault(registry, threading.Lock())
+        with lock:  # push threads ask at once: one helper call, one token per registry
+            if key not in self._found:
+                found = self._from_config(registry, repository)
+                self._found[key] = found if found is not None else self._from_cloud(registry)
+            return self._found[key]
 
-            found = cloud_credentials(registry)
-        with self._lock:
-            self._found[key] = found
-        return found
+    def _from_cloud(self, registry: str) -> Credentials | None:
+        keychain = keychain_for(registry)
+        if keychain is None:
+            return None
+        if registry not in self._cloud:
+            try:
+                self._cloud[registry] = keychain.find(registry, os.environ)
+            except NotConfigured as exc:
+                self._cloud[registry], self._why[registry] = None, str(exc)
+        return self._cloud[registry]
+
+    def hint(self, registry: str) -> str:
+        """For a 401 without credentials: the keychain that serves ``registry`` and what it
+        lacked ("" if none serves it)."""
+        return hint(registry, self._why.get(registry, ""))
 
     def _from_config(self, registry: str, repository: str) -> Credentials | None:
         cfg = self._load()
@@ -145,26 +139,3 @@ def _from_entry(entry: dict[str, Any], path: Path | None, key: str) -> Credentia
     if creds.has_password or creds.identity_token or creds.registry_token:
         return creds
     return None
-
-
-def from_helper(helper: str, registry: str, path: str | None = None) -> Credentials | None:
-    """Ask ``docker-credential-<helper> get`` (looked up on ``path``, else PATH) for the
-    credentials of ``registry``; None if it has none."""
-    program = shutil.which(f"docker-credential-{helper}", path=path)
-    if program is None:
-        log.warning("credential helper docker-credential-%s is not on PATH; using no "
-                    "credentials for %s", helper, registry)
-        return None
-    server = DOCKER_HUB_KEY if registry == DOCKER_HUB else registry
-    proc = subprocess.run([program, "get"], input=server.encode(), capture_output=True,
-                          timeout=60, check=False)
-    if proc.returncode != 0:
-        return None  # helpers exit non-zero for "credentials not found"
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError:
-        raise UserError(f"docker-credential-{helper} returned malformed output") from None
-    user, secret = str(data.get("Username") or ""), str(data.get("Secret") or "")
-    if user == "<token>":
-        return Credentials(identity_token=secret)
-    return Credentials(user, secret) if secret else None

@@ -23,7 +23,8 @@ from kotasks import __version__
 from kotasks.errors import RegistryError
 from kotasks.oci.digest import Readable, sha256_digest
 from kotasks.oci.mediatypes import MANIFEST_ACCEPT
-from kotasks.registry.auth import Credentials, Keychain
+from kotasks.registry.auth import Keychain
+from kotasks.registry.credentials import Credentials
 from kotasks.registry.reference import allows_plain_http
 from kotasks.registry.retry import Answers, RetryPolicy, retry_after, retryable_status
 from kotasks.registry.upload import BlobUpload, chunk_bytes
@@ -178,12 +179,10 @@ class RegistryClient:
         """A RegistryError for ``resp``; a 401 without credentials says where to add them."""
         err = _error_from(resp, self.registry, repository, action)
         if resp.status_code == 401 and self._credentials(repository) is None:
-            from kotasks.registry.keychains import hint as keychain_hint
-
             where = self._keychain.path or "~/.docker/config.json"
             hint = f"no credentials for {self.registry} in {where} (see DOCKER_CONFIG)"
-            if keychain_hint(self.registry):
-                hint += f"; {keychain_hint(self.registry)}"
+            if self._keychain.hint(self.registry):
+                hint += f"; {self._keychain.hint(self.registry)}"
             err = RegistryError(self.registry, repository, action, err.status, err.code,
                                 f"{err.message}; {hint}" if err.message else hint)
         return err

@@ -22,7 +22,8 @@ from typing import Any
 
 from kotasks.errors import UserError
 from kotasks.fsutil import write_atomic
-from kotasks.registry.auth import DOCKER_HUB_KEY, normalise_key
+from kotasks.registry.auth import normalise_key
+from kotasks.registry.credentials import DOCKER_HUB_KEY
 from kotasks.registry.reference import DOCKER_HUB
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -65,8 +66,12 @@ def self_signed(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     return key, cert
 
 
-def start_token_server(directory: Path, user: str, password: str) -> TokenServer:
-    """Start the service on a free port."""
+def start_token_server(directory: Path, user: str, password: str,
+                       tls: tuple[Path, Path] | None = None,
+                       realm_host: str = "127.0.0.1") -> TokenServer:
+    """Start the service on a free port (over TLS with ``tls``, a certificate and key; its
+    realm named by ``realm_host``). Besides Basic ``user``:``password`` on GET, it takes
+    ``password`` as an OAuth2 refresh token (POST, ``grant_type=refresh_token``)."""
     directory.mkdir(parents=True, exist_ok=True)
     key, cert, cert_path = _keypair(directory)
     x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -83,12 +88,30 @@ def start_token_server(directory: Path, user: str, password: str) -> TokenServer
             if header.startswith("Basic "):
                 given = base64.b64decode(header[6:]).decode()
                 if given != f"{user}:{password}":
-                    seen.append({"path": self.path, "credentials": True, "granted": False})
-                    self.send_response(401)
-                    self.end_headers()
+                    self._refuse(True)
                     return
                 authed = True
             seen.append({"path": self.path, "credentials": bool(header), "granted": True})
+            self._grant(query, authed)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = parse_qs(self.rfile.read(length).decode())
+            if form.get("grant_type") != ["refresh_token"] or \
+                    form.get("refresh_token") != [password]:
+                self._refuse(bool(form.get("refresh_token")))
+                return
+            seen.append({"path": self.path, "credentials": True, "granted": True})
+            scopes = [s for value in form.get("scope", []) for s in value.split(" ")]
+            self._grant({"scope": scopes}, True)
+
+        def _refuse(self, credentials: bool) -> None:
+            seen.append({"path": self.path, "credentials": credentials, "granted": False})
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _grant(self, query: dict[str, list[str]], authed: bool) -> None:
             access = []
             for scope in query.get("scope", []):
                 kind, name, actions = scope.split(":")
@@ -107,6 +130,12 @@ def start_token_server(directory: Path, user: str, password: str) -> TokenServer
             self.wfile.write(body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+    realm = f"{scheme}://{realm_host}:{server.server_address[1]}/token"
     return TokenServer(realm, cert_path, server, seen)
