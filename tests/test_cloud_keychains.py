@@ -233,3 +233,59 @@ def test_github_token_goes_to_ghcr_and_nowhere_else(hello: Path, ca: CloudCA,
     assert not any(s["credentials"] for s in base.tokens.seen[mark:])
     assert any(s["credentials"] and s["granted"] for s in ghcr.tokens.seen)
     readable(ca, result.refs[0], "octo", token)
+
+
+# -- Azure -----------------------------------------------------------------------------------
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CLIENT = "0d3a2c51-7c5b-4b39-9f6b-6b0d5f0f7a11"
+ACR_USER = "00000000-0000-0000-0000-000000000000"
+
+
+def test_acr_with_a_client_secret(hello: Path, ca: CloudCA, cloud: list[CloudRegistry],
+                                  tmp_path: Path) -> None:
+    secret, entra = secrets.token_urlsafe(12), f"entra.{secrets.token_urlsafe(16)}"
+    refresh = f"acr-refresh.{secrets.token_urlsafe(16)}"
+
+    def grant(path: str, form: dict[str, str]) -> str | None:
+        # what Entra ID checks of a client-credentials grant
+        ok = (path == f"/{TENANT}/oauth2/v2.0/token"
+              and form.get("grant_type") == "client_credentials"
+              and form.get("client_id") == CLIENT and form.get("client_secret") == secret
+              and form.get("scope") == "https://management.azure.com/.default")
+        return entra if ok else None
+
+    def openid(base: str) -> dict[str, object]:
+        return {"issuer": f"{base}/{TENANT}/v2.0",
+                "token_endpoint": f"{base}/{TENANT}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/{TENANT}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/{TENANT}/oauth2/v2.0/devicecode"}
+
+    exchanged: list[dict[str, str]] = []
+
+    def exchange(form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        # what ACR checks: an Entra ID token for this registry
+        exchanged.append(form)
+        if form.get("grant_type") == "access_token" and form.get("access_token") == entra \
+                and form.get("service") == ACR:
+            return 200, {"refresh_token": refresh}
+        return 401, {"errors": [{"code": "UNAUTHORIZED"}]}
+
+    endpoint = start_token_endpoint(grant, tls=(ca.cert, ca.key), host=LOGIN, documents={
+        f"/{TENANT}/v2.0/.well-known/openid-configuration": openid})
+    try:
+        cloud.append(start_cloud_registry(tmp_path / "acr", ca, ACR, ACR_USER, refresh,
+                                          routes={"/oauth2/exchange": exchange}))
+        env = isolated(tmp_path, KO_DOCKER_REPO=f"{cloud[0].host}/app",
+                       AZURE_CLIENT_ID=CLIENT, AZURE_TENANT_ID=TENANT,
+                       AZURE_CLIENT_SECRET=secret, AZURE_AUTHORITY_HOST=endpoint.url)
+        result = run_kotasks_as_in_the_cloud(hello, ca, "build", "--sbom=none",
+                                             "./cmd/worker", env=env).ok()
+        assert endpoint.asked and len(exchanged) == 1 and exchanged[0].get("tenant") == TENANT
+        assert any(s["credentials"] and s["granted"] for s in cloud[0].tokens.seen)
+        readable(ca, result.refs[0], ACR_USER, refresh)
+        line = last_line(run_kotasks_as_in_the_cloud(
+            hello, ca, "build", "--sbom=none", "./cmd/app", env={**env, **without("azure")}))
+        assert "HTTP 401" in line and "pip install 'kotasks[azure]'" in line
+    finally:
+        endpoint.stop()

@@ -68,6 +68,21 @@ def test_zsh_and_fish_scripts_name_every_verb(shell: str, tmp_path: Path) -> Non
         assert (word if shell == "zsh" else word.removeprefix("--")) in script, word
 
 
+def test_powershell_script_names_every_verb_and_its_flags(tmp_path: Path) -> None:
+    script = run_kotasks(tmp_path, "completion", "powershell").ok().stdout
+    assert "Register-ArgumentCompleter -Native -CommandName 'kotasks'" in script
+    verbs = script.split("$verbs = @{", 1)[1].split("}", 1)[0]
+    for verb in ("build", "publish", "resolve", "apply", "create", "delete", "run", "login",
+                 "logout", "completion", "version"):
+        assert f"        '{verb}' = '" in verbs, verb
+    assert "'publish' = 'build and publish images" in verbs
+    build = script.split("'build' = @{", 1)[1].split("}", 1)[0]
+    for flag in ("--platform", "--tag-only", "--oci-archive", "--watch", "--sbom"):
+        assert f"'{flag}' = '" in build, flag
+    assert "'--filename' = '" in script.split("'apply' = @{", 1)[1].split("}", 1)[0]
+    assert "'print kotasks'' version'" in verbs  # quotes doubled, as PowerShell wants
+
+
 def test_version_and_help(tmp_path: Path) -> None:
     assert run_kotasks(tmp_path, "version").ok().stdout == f"{__version__}\n"
     helped = subprocess.run([sys.executable, "-m", "kotasks", "--help"], capture_output=True,

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support.faultproxy import FaultProxy, Route, start_fault_proxy
 from tests.support.project import Result, build_env
 from tests.support.registry import Registry, start_registry
 from tests.support.tokenserver import ISSUER, SERVICE, TokenServer, start_token_server
@@ -76,10 +77,12 @@ class CloudRegistry:
     name: str
     registry: Registry
     tokens: TokenServer
+    front: FaultProxy | None = None
 
     @property
     def port(self) -> str:
-        return self.registry.host.rsplit(":", 1)[1]
+        host = self.front.host if self.front is not None else self.registry.host
+        return host.rsplit(":", 1)[1]
 
     @property
     def host(self) -> str:
@@ -87,19 +90,28 @@ class CloudRegistry:
         return f"{self.name}:{self.port}"
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         self.registry.stop()
         self.tokens.stop()
 
 
-def start_cloud_registry(directory: Path, ca: CloudCA, name: str, user: str,
-                         password: str) -> CloudRegistry:
-    """Start the token service and the registry for ``name`` (one of the CA's names)."""
+def start_cloud_registry(directory: Path, ca: CloudCA, name: str, user: str, password: str,
+                         routes: dict[str, Route] | None = None) -> CloudRegistry:
+    """Start the token service and the registry for ``name`` (one of the CA's names). With
+    ``routes``, the registry serves plain HTTP behind our TLS proxy, which answers those
+    POST paths itself (as ACR's ``/oauth2/exchange`` is on the registry's host)."""
     tokens = start_token_server(directory / "tokens", user, password, tls=(ca.cert, ca.key),
                                 realm_host=name)
-    registry = start_registry(directory / "registry", tls=(ca.cert, ca.key), auth={"token": {
-        "realm": tokens.realm, "service": SERVICE, "issuer": ISSUER,
-        "rootcertbundle": str(tokens.cert_path)}})
-    return CloudRegistry(name, registry, tokens)
+    auth = {"token": {"realm": tokens.realm, "service": SERVICE, "issuer": ISSUER,
+                      "rootcertbundle": str(tokens.cert_path)}}
+    if routes is None:
+        return CloudRegistry(name, start_registry(directory / "registry",
+                                                  tls=(ca.cert, ca.key), auth=auth), tokens)
+    registry = start_registry(directory / "registry", auth=auth)
+    front = start_fault_proxy(registry.host, tls=(ca.cert, ca.key))
+    front.routes.update(routes)
+    return CloudRegistry(name, registry, tokens, front)
 
 
 def in_the_cloud(ca: CloudCA, argv: list[str]) -> list[str]:

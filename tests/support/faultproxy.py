@@ -14,14 +14,20 @@ Deterministic: faults are counted, never random.
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import socket
+import ssl
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 CHUNK = 1 << 16
+Route = Callable[[dict[str, str]], tuple[int, dict[str, object]]]
 
 
 @dataclass
@@ -62,6 +68,10 @@ class FaultProxy:
     log: list[tuple[str, str]] = field(default_factory=list)
     #: (request, body bytes the proxy read of it)
     received: list[tuple[str, int]] = field(default_factory=list)
+    #: POST paths the proxy answers itself (an exchange endpoint on the registry's host):
+    #: the form → (status, JSON body)
+    routes: dict[str, Route] = field(default_factory=dict)
+    scheme: str = "http"
     server: ThreadingHTTPServer | None = field(default=None, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -116,6 +126,18 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _any(self) -> None:
             line = f"{self.command} {self.path}"
             length = int(self.headers.get("Content-Length") or 0)
+            route = proxy.routes.get(urlsplit(self.path).path)
+            if self.command == "POST" and route is not None:
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                status, answer = route(form)
+                proxy.record(line, f"answered {status}")
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             fault = proxy.take(line)
             if fault is not None and fault.resets():
                 partial = self.rfile.read(fault.cut(length))
@@ -166,6 +188,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                                 skip_accept_encoding=True)
             for key, value in self.headers.items():
                 upstream.putheader(key, value)
+            if proxy.scheme == "https":  # the registry's upload URLs then say https
+                upstream.putheader("X-Forwarded-Proto", "https")
             upstream.endheaders()
             remaining = length
             while remaining:
@@ -203,10 +227,17 @@ def steady_faults() -> list[Fault]:
             Fault(r".", status=429, retry_after="1", every=9, times=-1)]
 
 
-def start_fault_proxy(upstream: str, faults: list[Fault] | None = None) -> FaultProxy:
-    """Start a proxy on a free 127.0.0.1 port in front of ``upstream`` (``host:port``)."""
+def start_fault_proxy(upstream: str, faults: list[Fault] | None = None,
+                      tls: tuple[Path, Path] | None = None) -> FaultProxy:
+    """Start a proxy on a free 127.0.0.1 port in front of ``upstream`` (``host:port``),
+    over TLS with ``tls`` (a certificate and key)."""
     proxy = FaultProxy("", upstream, list(faults or []))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        proxy.scheme = "https"
     server.daemon_threads = True
     proxy.server = server
     proxy.host = f"127.0.0.1:{server.server_address[1]}"
