@@ -120,6 +120,20 @@ def test_ecr_with_nothing_but_aws_keys(hello: Path, ca: CloudCA, cloud: list[Clo
     readable(ca, ref, ECR_USER, ECR_PASSWORD)
 
 
+def test_ecr_with_a_ci_web_identity_token(hello: Path, ca: CloudCA, cloud: list[CloudRegistry],
+                                          moto_ecr: str, tmp_path: Path) -> None:
+    # what an OIDC CI job has: a role and a token file, no keys (moto's STS assumes the role)
+    cloud.append(start_cloud_registry(tmp_path / "ecr", ca, ECR, ECR_USER, ECR_PASSWORD))
+    (tmp_path / "oidc.jwt").write_text("eyJhbGciOiJub25lIn0.eyJzdWIiOiJjaSJ9.")
+    env = isolated(tmp_path, KO_DOCKER_REPO=f"{cloud[0].host}/team",
+                   AWS_ROLE_ARN="arn:aws:iam::123456789012:role/ci",
+                   AWS_WEB_IDENTITY_TOKEN_FILE=str(tmp_path / "oidc.jwt"),
+                   AWS_ENDPOINT_URL_ECR=moto_ecr, AWS_ENDPOINT_URL_STS=moto_ecr)
+    result = run_kotasks_as_in_the_cloud(hello, ca, "build", "--sbom=none", "./cmd/worker",
+                                         env=env).ok()
+    readable(ca, result.refs[0], ECR_USER, ECR_PASSWORD)
+
+
 def test_ecr_without_credentials_says_what_to_set(hello: Path, ca: CloudCA,
                                                   cloud: list[CloudRegistry],
                                                   tmp_path: Path) -> None:

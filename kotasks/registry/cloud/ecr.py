@@ -28,8 +28,8 @@ def ecr_credentials(registry: str) -> Credentials:
         import botocore.exceptions
     except ImportError:
         raise NotConfigured(f"{EXTRA} to use AWS credentials") from None
-    session = boto3.session.Session()
     try:
+        session = boto3.session.Session()
         if session.get_credentials() is None:
             raise NotConfigured(f"no AWS credentials found: {SET}")
         host = hostname(registry)
