@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from kotasks.daemonbase import import_daemon_base
 from kotasks.errors import ImageError, UserError
 from kotasks.oci.descriptor import Descriptor, Platform
 from kotasks.oci.digest import sha256_digest
@@ -22,8 +24,8 @@ from kotasks.oci.manifest import Manifest, media_type_of, parse_index, parse_man
 from kotasks.oci.mediatypes import INDEXES, OCI_CONFIG, OCI_MANIFEST
 from kotasks.platform import PlatformSelection, PlatformSpec, select_entries
 from kotasks.registry.client import client_for
-from kotasks.registry.reference import Reference
-from kotasks.settings import SCRATCH, parse_base
+from kotasks.registry.reference import Reference, parse_reference
+from kotasks.settings import LOCAL_DOMAIN, SCRATCH, is_daemon_base, parse_base
 
 log = logging.getLogger("kotasks")
 
@@ -73,10 +75,13 @@ def annotation_name(ref: Reference) -> str:
 
 
 def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseRecord:
-    """Resolve ``reference`` to a manifest digest, fetching the manifest if it is new."""
+    """Resolve ``reference`` to a manifest digest, fetching the manifest if it is new (a
+    ``ko.local/…`` base is copied from the Docker daemon: :func:`resolve_daemon_base`)."""
     ref = parse_base(reference, "base image")
     if ref is None:
         return BaseRecord(SCRATCH)
+    if is_daemon_base(ref):
+        return resolve_daemon_base(store, reference, os.environ)[0]
     path = ref.repository.path
     if ref.digest and store.has(ref.digest):
         return BaseRecord(reference, annotation_name(ref), ref.registry, path, ref.digest,
@@ -92,6 +97,16 @@ def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseR
     log.info("Using base %s@%s", ref if not ref.digest else ref.repository, digest)
     return BaseRecord(reference, annotation_name(ref), ref.registry, path, digest, media_type,
                       insecure)
+
+
+def resolve_daemon_base(store: Layout, reference: str, environ: Mapping[str, str]
+                        ) -> tuple[BaseRecord, str]:
+    """The record of a base in the local Docker daemon, copied into the store, and its
+    image ID (what the base task's up-to-date check compares)."""
+    ref = parse_reference(reference, "base image")
+    manifest, image_id = import_daemon_base(store, ref, environ)
+    return BaseRecord(reference, annotation_name(ref), ref.registry, ref.repository.path,
+                      manifest.digest, manifest.media_type), image_id
 
 
 def _manifest(store: Layout, record: BaseRecord, digest: str, media_type: str) -> Manifest:
@@ -120,6 +135,9 @@ def fetch_blob(store: Layout, record: BaseRecord, digest: str) -> None:
     """Make sure a base layer blob is in the store (streamed from its registry if missing)."""
     if store.has(digest):
         return
+    if record.registry == LOCAL_DOMAIN:
+        raise ImageError(f"base image {record.reference}: blob {digest} is no longer in the "
+                         "store; the next run copies the base from the Docker daemon again")
     client = client_for(record.registry, record.insecure)
     with client.open_blob(record.repository, digest) as resp:
         store.ingest(resp.raw, expected=digest)

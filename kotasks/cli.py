@@ -20,6 +20,7 @@ from kotasks import __version__
 from kotasks.cliparser import (
     KUBECTL_VERBS,
     build_parser,
+    command_name,
     completion_script,
     options_from,
     parse_args,
@@ -147,7 +148,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(__version__)
         return 0
     if args.verb == "completion":
-        print(completion_script(args.shell), end="")
+        print(completion_script(args.shell, command_name()), end="")
         return 0
     if args.verb in ("login", "logout"):
         return _login(args)

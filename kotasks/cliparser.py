@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell")
+COMPLETION_LOADING = """to load it:
+  bash        source <(kotasks completion bash)      (in ~/.bashrc for every shell)
+  zsh         source <(kotasks completion zsh)       (in ~/.zshrc; compinit first)
+  fish        kotasks completion fish | source       (or save it in
+              ~/.config/fish/completions/kotasks.fish)
+  powershell  kotasks completion powershell | Out-String | Invoke-Expression
+              (in $PROFILE)
+the same with ko in place of kotasks (the ko command is the same program)"""
 #: the verbs that hand resolved YAML to kubectl
 KUBECTL_VERBS = {"apply": "re-applies only files whose images or YAML changed",
                  "create": "every file, every time"}
@@ -167,23 +176,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read the password from stdin")
     logout = verbs.add_parser("logout", help="remove the stored credentials of a registry")
     logout.add_argument("server", metavar="SERVER", help="the registry")
-    completion = verbs.add_parser("completion", help="print a shell completion script "
-                                                     "(source <(kotasks completion bash))")
-    completion.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell")
+    completion = verbs.add_parser(
+        "completion", help="print a shell completion script (source <(kotasks completion))",
+        description="Print the completion script of every verb and flag for SHELL (bash if "
+                    "none is named, as ko).",
+        epilog=COMPLETION_LOADING, formatter_class=argparse.RawDescriptionHelpFormatter)
+    completion.add_argument("shell", nargs="?", default="bash", choices=COMPLETION_SHELLS,
+                            help="the shell (default bash)")
     verbs.add_parser("version", help="print kotasks' version")
     return parser
 
 
-def completion_script(shell: str) -> str:
-    """The completion script of every verb and flag for ``shell``, generated from this
-    parser (by ``shtab``; PowerShell's by :mod:`kotasks.powershell`)."""
+def command_name() -> str:
+    """The name kotasks was run by: ``ko`` (the alias other tools call) or ``kotasks``."""
+    return "ko" if os.path.basename(sys.argv[0]) == "ko" else "kotasks"
+
+
+def completion_script(shell: str, command: str = "kotasks") -> str:
+    """The completion script of every verb and flag for ``shell`` and the command name
+    ``command``, generated from this parser (by ``shtab``; PowerShell's by
+    :mod:`kotasks.powershell`)."""
+    parser = build_parser()
+    parser.prog = command
     if shell == "powershell":
         from kotasks.powershell import powershell_script
 
-        return powershell_script(build_parser())
+        return powershell_script(parser)
     import shtab
 
-    return str(shtab.complete(build_parser(), shell))
+    return str(shtab.complete(parser, shell))
 
 
 def split_kubectl_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-_SCRIPT = """# kotasks completion for PowerShell
-#   kotasks completion powershell | Out-String | Invoke-Expression
-Register-ArgumentCompleter -Native -CommandName 'kotasks' -ScriptBlock {
+_SCRIPT = """# %(command)s completion for PowerShell
+#   %(command)s completion powershell | Out-String | Invoke-Expression
+Register-ArgumentCompleter -Native -CommandName '%(command)s' -ScriptBlock {
     param($wordToComplete, $commandAst, $cursorPosition)
     $verbs = @{
 %(verbs)s
@@ -47,7 +47,8 @@ def _entry(name: str, help_text: str | None, indent: str) -> str:
 
 
 def powershell_script(parser: argparse.ArgumentParser) -> str:
-    """The PowerShell completer of ``parser``'s verbs and their flags."""
+    """The PowerShell completer of ``parser``'s verbs and their flags, for the command
+    ``parser.prog``."""
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {c.dest.split(" ")[0]: c.help for c in subparsers._choices_actions}
     named = {id(sub): helps.get(verb) for verb, sub in subparsers.choices.items()
@@ -58,4 +59,5 @@ def powershell_script(parser: argparse.ArgumentParser) -> str:
         options = [_entry(option, action.help, " " * 12) for action in sub._actions
                    for option in action.option_strings if option.startswith("--")]
         flags.append(f"        {_quoted(verb)} = @{{\n" + "\n".join(options) + "\n        }")
-    return _SCRIPT % {"verbs": "\n".join(verbs), "flags": "\n".join(flags)}
+    return _SCRIPT % {"command": parser.prog, "verbs": "\n".join(verbs),
+                      "flags": "\n".join(flags)}

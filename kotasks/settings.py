@@ -145,6 +145,11 @@ def parse_base(reference: str, where: str) -> Reference | None:
     return parse_reference(reference, f"{where}: base image")
 
 
+def is_daemon_base(ref: Reference | None) -> bool:
+    """Whether a base reference names an image in the local Docker daemon (``ko.local/…``)."""
+    return ref is not None and ref.registry == LOCAL_DOMAIN
+
+
 def check_no_toolexec(args: Sequence[str], goflags: str, where: str) -> None:
     """Reject ``-toolexec`` in build flags or GOFLAGS, as ko does."""
     for token in [*args, *goflags.split()]:

@@ -102,10 +102,12 @@ class GzipLayerWriter:
         """Stop the compression threads after a failure; the output is to be discarded."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def finish(self) -> LayerInfo:
-        """End the tar archive and the gzip member; return the layer's digests and size."""
+    def finish(self, end_tar: bool = True) -> LayerInfo:
+        """End the tar archive (unless the bytes written are a whole archive already) and
+        the gzip member; return the layer's digests and size."""
         try:
-            self.tar.close()
+            if end_tar:
+                self.tar.close()
             self._submit(bytes(self._pending), last=True)
             self._pending.clear()
             while self._inflight:

@@ -131,7 +131,18 @@ class Layout:
             commit(digest)
         return digest, size
 
-    def write_layer(self, fill: Callable[[GzipLayerWriter], None]) -> LayerInfo:
+    def ingest_tar(self, stream: Readable) -> LayerInfo:
+        """Store a whole uncompressed tar archive read from ``stream`` as a gzip layer (its
+        bytes kept as they are: the diff_id is the archive's own digest)."""
+
+        def fill(writer: GzipLayerWriter) -> None:
+            while chunk := stream.read(CHUNK):
+                writer.write(chunk)
+
+        return self.write_layer(fill, end_tar=False)
+
+    def write_layer(self, fill: Callable[[GzipLayerWriter], None], end_tar: bool = True
+                    ) -> LayerInfo:
         """Build a gzip tar layer with ``fill`` (which adds entries) and store it."""
         with self._temp_blob() as (out, commit):
             writer = GzipLayerWriter(out)
@@ -140,7 +151,7 @@ class Layout:
             except BaseException:
                 writer.abort()
                 raise
-            info = writer.finish()
+            info = writer.finish(end_tar)
             out.flush()
             commit(info.digest)
         return info

@@ -1,4 +1,4 @@
-"""The Docker Engine API through the ``docker`` SDK: load, tag, inspect, list, exec.
+"""The Docker Engine API through the ``docker`` SDK: load, export, tag, inspect, list, exec.
 
 The daemon is the one ``DOCKER_HOST`` names (``unix://`` by default, ``tcp://``, TLS from
 ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``, as the docker CLI reads them); podman's
@@ -72,6 +72,19 @@ class Engine:
         if info.get("Id") != image_id:
             return None
         return list(info.get("RepoTags") or [])
+
+    def inspect(self, name: str) -> dict[str, Any] | None:
+        """The daemon's record of the image ``name`` (or ID), or None if it has no such one."""
+        with self.failing(f"inspect image {name}"):
+            try:
+                return dict(self.api.inspect_image(name))
+            except docker.errors.NotFound:
+                return None
+
+    def export(self, name: str) -> Iterator[bytes]:
+        """``docker save`` of one image, as a stream of chunks."""
+        with self.failing(f"export image {name}"):
+            yield from self.api.get_image(name, chunk_size=1 << 20)
 
     def load(self, archive: Iterable[bytes], what: str) -> None:
         """``docker load`` a streamed archive; the daemon's own error if it refuses it."""

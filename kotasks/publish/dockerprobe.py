@@ -104,6 +104,17 @@ class DockerProbe:
             return False
         return info.get("Id") == image_id and set(names) <= set(info.get("RepoTags") or [])
 
+    def image_id(self, name: str) -> str | None:
+        """The ID (config digest) of the daemon's image ``name``; None if absent or unknown."""
+        try:
+            status, data = self._request("GET", f"/images/{urllib.parse.quote(name)}/json")
+            if status != 200:
+                return None
+            found = json.loads(data).get("Id")
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            return None
+        return str(found) if found else None
+
     def kind_nodes(self, cluster: str) -> list[str] | None:
         """The node containers of a kind cluster (None if the daemon cannot say)."""
         if cluster not in self._nodes:

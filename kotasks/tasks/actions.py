@@ -111,12 +111,20 @@ def make_binary_layer(store: str, binary: str, name: str, windows: bool,
 
 
 @guarded
-def fetch_base(store: str, state_dir: str, reference: str, insecure: bool) -> dict[str, Any]:
-    """Resolve the base reference (one HEAD for a tag); return the base record."""
-    from kotasks.baseimage import resolve_base
+def fetch_base(store: str, state_dir: str, reference: str, insecure: bool,
+               from_daemon: bool = False) -> dict[str, Any]:
+    """Resolve the base reference (one HEAD for a tag); return the base record (with the
+    image ID, for a base copied from the Docker daemon)."""
+    import os
+
+    from kotasks.baseimage import resolve_base, resolve_daemon_base
     from kotasks.oci.layout import Layout
     from kotasks.tasks.bases import remember
 
+    if from_daemon:
+        record, image_id = resolve_daemon_base(Layout(store), reference, os.environ)
+        remember(state_dir, record)
+        return {**record.to_json(), "image_id": image_id}
     record = resolve_base(Layout(store), reference, insecure)
     remember(state_dir, record)
     return record.to_json()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from doit.task import Task, dict_to_task
@@ -54,6 +55,21 @@ def blob_present(store: Layout) -> Any:
         if not digest:
             return None
         return _holds(task, store.has(str(digest)), f"its blob {digest} is not in the store")
+
+    return check
+
+
+def daemon_image_unchanged(name: str, environ: Mapping[str, str]) -> Any:
+    """An uptodate check: the Docker daemon's image ``name`` still has the ID this task
+    recorded (one inspect over the standard library; nothing is exported)."""
+
+    def check(task: Any, values: dict[str, Any]) -> bool:
+        from kotasks.publish.dockerprobe import DockerProbe
+
+        recorded = values.get("image_id")
+        current = DockerProbe(environ).image_id(name) if recorded else None
+        return _holds(task, bool(recorded) and current == recorded,
+                      f"the Docker daemon's {name} is {current or 'gone'} now")
 
     return check
 

@@ -28,13 +28,14 @@ from kotasks.gobuild.toolchain import relevant_environment
 from kotasks.oci.layer import LAYER_FORMAT
 from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
-from kotasks.settings import SCRATCH, Destination, Settings
+from kotasks.settings import SCRATCH, Destination, Settings, is_daemon_base
 from kotasks.tasks import actions
 from kotasks.tasks.archives import archive_tasks
 from kotasks.tasks.common import (
     base_task_name,
     blob_present,
     daemon_holds,
+    daemon_image_unchanged,
     kind_holds,
     layout_holds,
     make_task,
@@ -57,9 +58,12 @@ def kodata_task_name(key: str, windows: bool) -> str:
 def base_task(plan: Plan, reference: str, parent: str) -> Task:
     """Resolve a base image: a digest (or scratch) once, a tag again after KOTASKS_BASE_TTL."""
     store = plan.settings.store_path
-    pinned = reference == SCRATCH or bool(parse_reference(reference).digest)
+    ref = None if reference == SCRATCH else parse_reference(reference)
+    from_daemon = is_daemon_base(ref)
     uptodate: list[Any] = [recipe(ref=reference, insecure=plan.settings.insecure)]
-    if pinned:
+    if from_daemon:
+        uptodate.append(daemon_image_unchanged(str(ref), plan.target.environ))
+    elif ref is None or ref.digest:
         uptodate.append(lambda task, values: bool(values))
     else:
         uptodate.append(timeout(plan.settings.base_ttl))
@@ -68,7 +72,7 @@ def base_task(plan: Plan, reference: str, parent: str) -> Task:
         "name": base_task_name(reference),
         "doc": f"resolve base image {reference}",
         "actions": [(actions.fetch_base, [store, plan.settings.state_dir, reference,
-                                          plan.settings.insecure])],
+                                          plan.settings.insecure, from_daemon])],
         "uptodate": uptodate,
         "io": {"capture": False},
     }, parent)
