@@ -6,12 +6,14 @@ nothing while it stays the same."""
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from tests.support.dockerd import Dockerd
+from tests.support.forward import tcp_to_unix
 from tests.support.images import skopeo_copy, umoci_unpack
 from tests.support.project import Result, run_kotasks
 from tests.support.registry import Registry
@@ -61,6 +63,21 @@ def test_an_app_on_a_base_built_in_the_daemon(local: Path, dockerd: Dockerd, reg
     base_layers = dockerd.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}",
                                  BASE)
     assert layers.stdout.startswith(base_layers.stdout.strip().rstrip("]"))
+
+
+def test_a_load_back_into_the_daemon_sends_no_base_layer(local: Path, dockerd: Dockerd,
+                                                         tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/big").write_bytes(random.Random(22).randbytes(8 << 20))
+    (tmp_path / "base/Dockerfile").write_text("FROM scratch\nCOPY big /big\n")
+    dockerd.docker("build", "-q", "-t", BASE, str(tmp_path / "base"))
+    sent: list[int] = []
+    with tcp_to_unix(dockerd.socket, sent) as host:
+        [loaded] = build(on_daemon_base(local), {"DOCKER_HOST": host}, "-L").ok().refs
+    assert sum(sent) < 8 << 20, sum(sent)  # the app's layers only, not the 8 MiB base
+    run = dockerd.docker("run", "--rm", "--network", "none", "--entrypoint", "/ko-app/show",
+                         loaded)
+    assert run.stdout == "hello from kodata\n"
 
 
 def test_the_base_reruns_exactly_when_the_daemon_image_changes(

@@ -46,8 +46,11 @@ def archive_manifest(images: Sequence[ArchiveImage]) -> bytes:
     return json.dumps(entries, separators=(",", ":")).encode()
 
 
-def docker_archive(store: Layout, images: Sequence[ArchiveImage]) -> Iterator[bytes]:
-    """Yield the archive's bytes in chunks; every blob is re-read from ``store``."""
+def docker_archive(store: Layout, images: Sequence[ArchiveImage],
+                   omit: frozenset[str] = frozenset()) -> Iterator[bytes]:
+    """Yield the archive's bytes in chunks; every blob is re-read from ``store``. Layers in
+    ``omit`` (ones the daemon holds already) are named in ``manifest.json`` but not sent:
+    dockerd looks a layer up before it opens its file."""
     written: set[str] = set()
     for image in images:
         blobs = [(image.parts.config.digest, image.parts.config.digest,
@@ -55,7 +58,7 @@ def docker_archive(store: Layout, images: Sequence[ArchiveImage]) -> Iterator[by
         blobs += [(layer_file(layer.media_type, layer.digest), layer.digest, layer.size)
                   for layer in image.parts.layers]
         for name, digest, size in blobs:
-            if name in written:
+            if name in written or digest in omit:
                 continue
             written.add(name)
             with store.open(digest) as blob:

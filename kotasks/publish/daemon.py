@@ -3,7 +3,9 @@
 The image is loaded as ``<name>:<manifest digest hex>`` from a docker archive streamed out of
 the store, then given each ``--tags`` tag; the printed reference is that digest tag. An index
 is reduced to its ``GOOS``/``GOARCH`` child first. A daemon that already holds the image ID
-(the config digest) gets no archive, only the tags it lacks.
+(the config digest) gets no archive, only the tags it lacks; one that holds the
+``ko.local/…`` base the image was built on gets the archive without the base's layers (and
+all of them again if it refuses that).
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kotasks import progress
 from kotasks.baseimage import BaseRecord
+from kotasks.errors import DaemonError
 from kotasks.oci.descriptor import Descriptor
 from kotasks.oci.digest import digest_hex
 from kotasks.oci.dockerarchive import ArchiveImage, docker_archive
 from kotasks.oci.layout import Layout
+from kotasks.oci.manifest import parse_manifest
 from kotasks.publish.local import local_parts, single_image
 from kotasks.publish.target import PublishTarget
+from kotasks.settings import LOCAL_DOMAIN
+
+if TYPE_CHECKING:
+    from kotasks.publish.dockerengine import Engine
 
 log = logging.getLogger("kotasks")
 
@@ -56,14 +65,26 @@ def local_image(target: PublishTarget, store: Layout, root: Descriptor, import_p
     return local, ArchiveImage(parts, (digest_tag,))
 
 
-def shown_as_sent(chunks: Iterable[bytes], archive: ArchiveImage, what: str
-                  ) -> Iterator[bytes]:
+def shown_as_sent(chunks: Iterable[bytes], archive: ArchiveImage, what: str,
+                  omit: frozenset[str] = frozenset()) -> Iterator[bytes]:
     """Pass the archive's chunks on, counting them on a progress bar (on a terminal)."""
-    total = archive.parts.config.size + sum(layer.size for layer in archive.parts.layers)
+    total = archive.parts.config.size + sum(layer.size for layer in archive.parts.layers
+                                            if layer.digest not in omit)
     with progress.transfer(what, total) as shown:
         for chunk in chunks:
             shown.advance(len(chunk))
             yield chunk
+
+
+def held_base_layers(engine: Engine, store: Layout, base: BaseRecord | None) -> frozenset[str]:
+    """The layers of a base that came from this daemon (``ko.local/…``) while it still holds
+    that image: they need not be sent back."""
+    if base is None or base.registry != LOCAL_DOMAIN or not store.has(base.digest):
+        return frozenset()
+    manifest = parse_manifest(store.read(base.digest), base.media_type)
+    if engine.image_tags(manifest.config.digest) is None:
+        return frozenset()
+    return frozenset(layer.digest for layer in manifest.layers)
 
 
 def publish_daemon(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
@@ -76,8 +97,17 @@ def publish_daemon(target: PublishTarget, store: Layout, root: Descriptor, impor
     held = engine.image_tags(local.image_id)
     if held is None:
         log.info("Loading %s", local.digest_tag)
-        engine.load(shown_as_sent(docker_archive(store, [archive]), archive,
-                                  f"load {local.name}"), local.digest_tag)
+        omit = held_base_layers(engine, store, base)
+        try:
+            engine.load(shown_as_sent(docker_archive(store, [archive], omit), archive,
+                                      f"load {local.name}", omit), local.digest_tag)
+        except DaemonError:
+            if not omit:
+                raise
+            log.info("kotasks: the daemon wants every layer of %s: loading them all",
+                     local.digest_tag)
+            engine.load(shown_as_sent(docker_archive(store, [archive]), archive,
+                                      f"load {local.name}"), local.digest_tag)
         log.info("Loaded %s", local.digest_tag)
         held = [local.digest_tag]
     elif local.digest_tag not in held:
