@@ -54,6 +54,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "sbom_dir": "",
     "image_refs": "",
     "report": "",
+    "estargz": False,
     "filename": [],
     "recursive": False,
     "selector": "",
@@ -111,6 +112,8 @@ class Settings:
     cosign_repository: str = ""
     image_refs: str = ""
     report: str = ""
+    #: eStargz layers (GGCR_EXPERIMENT_ESTARGZ=1, or tasks(estargz=True))
+    estargz: bool = False
     filenames: tuple[str, ...] = ()
     recursive: bool = False
     selector: str = ""
@@ -335,6 +338,7 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         base_ttl=_seconds(env, "KOTASKS_BASE_TTL", DEFAULT_BASE_TTL), sbom=sbom,
         sbom_dir=str(opts["sbom_dir"] or ""), cosign_repository=cosign_repository,
         image_refs=str(opts["image_refs"] or ""), report=str(opts["report"] or ""),
+        estargz=bool(opts["estargz"]) or env.get("GGCR_EXPERIMENT_ESTARGZ") == "1",
         filenames=filenames,
         recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""),
         tarball=str(opts["tarball"] or ""), oci_archive=str(opts["oci_archive"] or ""),

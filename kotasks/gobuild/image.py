@@ -101,8 +101,10 @@ def assemble_image(store: Layout, base: BaseImage, kodata: LayerInfo, binary: La
                              len(config_bytes))
     layer_type = layer_type_for(manifest_type)
     layers = [*base.manifest.layers,
-              Descriptor(layer_type, kodata.digest, kodata.size),
-              Descriptor(layer_type, binary.digest, binary.size)]
+              Descriptor(layer_type, kodata.digest, kodata.size,
+                         dict(kodata.annotations) or None),
+              Descriptor(layer_type, binary.digest, binary.size,
+                         dict(binary.annotations) or None)]
     annotations = {**base.manifest.annotations, **dict(opts.annotations)}
     if not base.record.is_scratch:
         annotations[BASE_NAME] = base.record.name

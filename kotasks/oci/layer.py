@@ -27,6 +27,8 @@ _WINDOW = 32 << 10
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
 #: changes whenever the bytes a layer recipe produces would change
 LAYER_FORMAT = f"tar-go/gzip-{GZIP_LEVEL}-blocks-{BLOCK}/zlib-{zlib.ZLIB_RUNTIME_VERSION}"
+#: the eStargz writer's version, in an eStargz layer's recipe (kotasks/oci/estargz.py)
+ESTARGZ_FORMAT = f"estargz-1/zlib-{zlib.ZLIB_RUNTIME_VERSION}"
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -37,15 +39,24 @@ class LayerInfo:
     digest: str
     diff_id: str
     size: int
+    #: the layer descriptor's annotations (an eStargz layer's TOC digest and size)
+    annotations: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """Return the fields as a JSON-ready dict (doit task values)."""
-        return {"digest": self.digest, "diff_id": self.diff_id, "size": self.size}
+        values: dict[str, object] = {"digest": self.digest, "diff_id": self.diff_id,
+                                     "size": self.size}
+        if self.annotations:
+            values["annotations"] = dict(self.annotations)
+        return values
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> LayerInfo:
         """Read the dict written by :meth:`to_json`."""
-        return cls(str(data["digest"]), str(data["diff_id"]), int(str(data["size"])))
+        annotations = data.get("annotations")
+        pairs = tuple(sorted(annotations.items())) if isinstance(annotations, dict) else ()
+        return cls(str(data["digest"]), str(data["diff_id"]), int(str(data["size"])),
+                   tuple((str(k), str(v)) for k, v in pairs))
 
 
 def _deflate_block(block: bytes, primer: bytes, last: bool) -> bytes:

@@ -15,9 +15,9 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from kotasks.errors import CorruptBlobError, ImageError
 from kotasks.fsutil import write_atomic
@@ -26,6 +26,9 @@ from kotasks.oci.digest import CHUNK, Readable, check_digest, digest_hex, sha256
 from kotasks.oci.encoding import go_json
 from kotasks.oci.layer import GzipLayerWriter, LayerInfo
 from kotasks.oci.mediatypes import OCI_INDEX
+
+if TYPE_CHECKING:
+    from kotasks.oci.estargz import TarSpool
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _INDEX_LOCK = threading.Lock()
@@ -140,6 +143,24 @@ class Layout:
                 writer.write(chunk)
 
         return self.write_layer(fill, end_tar=False)
+
+    def write_estargz(self, fill: Callable[[TarSpool], None], prioritized: Sequence[str] = ()
+                      ) -> LayerInfo:
+        """Build an eStargz layer with ``fill`` (:mod:`kotasks.oci.estargz`) and store it;
+        its annotations are the TOC digest and the uncompressed size."""
+        from kotasks.oci.estargz import (  # tarfile and the rest: not for every no-op run
+            TOC_DIGEST_ANNOTATION,
+            UNCOMPRESSED_SIZE_ANNOTATION,
+            estargz_spooled,
+        )
+
+        with self._temp_blob() as (out, commit):
+            info = estargz_spooled(fill, out, prioritized)
+            out.flush()
+            commit(info.layer.digest)
+        return LayerInfo(info.layer.digest, info.layer.diff_id, info.layer.size, (
+            (TOC_DIGEST_ANNOTATION, info.toc_digest),
+            (UNCOMPRESSED_SIZE_ANNOTATION, str(info.uncompressed_size))))
 
     def write_layer(self, fill: Callable[[GzipLayerWriter], None], end_tar: bool = True
                     ) -> LayerInfo:

@@ -89,25 +89,25 @@ def go_build(tool: Toolchain, request: BuildRequest, target: str, warm: list[str
 
 @guarded
 def make_kodata_layer(store: str, kodata_dir: str, root: str, mtime: int,
-                      windows: bool) -> dict[str, Any]:
+                      windows: bool, estargz: bool = False) -> dict[str, Any]:
     """Write the kodata layer; return its digest, diff_id and size."""
     from kotasks.gobuild.kodata import kodata_entries
     from kotasks.gobuild.layers import kodata_layer
     from kotasks.oci.layout import Layout
 
     entries = kodata_entries(kodata_dir, root, windows)
-    return kodata_layer(Layout(store), entries, mtime, windows).to_json()
+    return kodata_layer(Layout(store), entries, mtime, windows, estargz).to_json()
 
 
 @guarded
 def make_binary_layer(store: str, binary: str, name: str, windows: bool,
-                      capability: str) -> dict[str, Any]:
+                      capability: str, estargz: bool = False) -> dict[str, Any]:
     """Write the binary layer; return its digest, diff_id and size."""
     from kotasks.gobuild.layers import binary_layer
     from kotasks.oci.layout import Layout
 
     xattr = bytes.fromhex(capability) if capability else None
-    return binary_layer(Layout(store), binary, name, windows, xattr).to_json()
+    return binary_layer(Layout(store), binary, name, windows, xattr, estargz).to_json()
 
 
 @guarded

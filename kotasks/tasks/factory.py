@@ -25,7 +25,7 @@ from doit.tools import timeout
 from kotasks.gobuild.image import ImageOptions
 from kotasks.gobuild.kodata import allowed_root, kodata_inputs
 from kotasks.gobuild.toolchain import relevant_environment
-from kotasks.oci.layer import LAYER_FORMAT
+from kotasks.oci.layer import ESTARGZ_FORMAT, LAYER_FORMAT
 from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
 from kotasks.settings import SCRATCH, Destination, Settings, is_daemon_base
@@ -78,6 +78,13 @@ def base_task(plan: Plan, reference: str, parent: str) -> Task:
     }, parent)
 
 
+def _layer_format(settings: Settings) -> dict[str, Any]:
+    """A layer recipe's format fields: eStargz is named only when on, so plain layers keep
+    the recipe they always had."""
+    return {"format": LAYER_FORMAT, **({"estargz": ESTARGZ_FORMAT} if settings.estargz
+                                       else {})}
+
+
 def _kodata_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
     settings = plan.settings
     root = allowed_root(build.kodata_dir, settings.environ)
@@ -87,9 +94,11 @@ def _kodata_tasks(plan: Plan, build: PackageBuild) -> Iterator[Task]:
             "name": kodata_task_name(build.key, windows),
             "doc": f"kodata layer of {build.import_path}",
             "actions": [(actions.make_kodata_layer,
-                         [settings.store_path, build.kodata_dir, root, mtime, windows])],
+                         [settings.store_path, build.kodata_dir, root, mtime, windows,
+                          settings.estargz])],
             "file_dep": kodata_inputs(build.kodata_dir),
-            "uptodate": [recipe(format=LAYER_FORMAT, mtime=mtime, root=root, windows=windows),
+            "uptodate": [recipe(**_layer_format(settings), mtime=mtime, root=root,
+                                windows=windows),
                          blob_present(Layout(settings.store_path))],
             "io": {"capture": False},
         }, f"build:{build.key}")
@@ -161,10 +170,11 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
             "name": f"layer:{suffix}",
             "doc": f"binary layer of {build.import_path} for {platform}",
             "actions": [(actions.make_binary_layer,
-                         [store, binary, build.binary_name, windows, layer_capability])],
+                         [store, binary, build.binary_name, windows, layer_capability,
+                          settings.estargz])],
             "file_dep": [binary],
-            "uptodate": [recipe(format=LAYER_FORMAT, name=build.binary_name, windows=windows,
-                                 capability=layer_capability),
+            "uptodate": [recipe(**_layer_format(settings), name=build.binary_name,
+                                windows=windows, capability=layer_capability),
                          blob_present(Layout(store))],
             "io": {"capture": False},
         }, parent)
