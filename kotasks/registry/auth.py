@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kotasks.errors import UserError
-from kotasks.registry.cloud import NotConfigured
 from kotasks.registry.credentials import Credentials, from_helper
-from kotasks.registry.keychains import hint, keychain_for
+from kotasks.registry.keychains import hint, lookup
 from kotasks.registry.reference import DOCKER_HUB
 
 
@@ -88,14 +87,8 @@ class Keychain:
             return self._found[key]
 
     def _from_cloud(self, registry: str) -> Credentials | None:
-        keychain = keychain_for(registry)
-        if keychain is None:
-            return None
         if registry not in self._cloud:
-            try:
-                self._cloud[registry] = keychain.find(registry, os.environ)
-            except NotConfigured as exc:
-                self._cloud[registry], self._why[registry] = None, str(exc)
+            self._cloud[registry], self._why[registry] = lookup(registry)
         return self._cloud[registry]
 
     def hint(self, registry: str) -> str:

@@ -129,16 +129,23 @@ def keychain_for(registry: str) -> CloudKeychain | None:
     return next((k for k in KEYCHAINS if k.serves(registry)), None)
 
 
+def lookup(registry: str, environ: Mapping[str, str] | None = None
+           ) -> tuple[Credentials | None, str]:
+    """Credentials from the keychain that serves ``registry``, or None and why (its
+    sources' reasons; "" when no keychain serves it)."""
+    keychain = keychain_for(registry)
+    if keychain is None:
+        return None, ""
+    try:
+        return keychain.find(registry, os.environ if environ is None else environ), ""
+    except NotConfigured as exc:
+        return None, str(exc)
+
+
 def cloud_credentials(registry: str, environ: Mapping[str, str] | None = None
                       ) -> Credentials | None:
     """Credentials from the keychain that serves ``registry``, if it has any."""
-    keychain = keychain_for(registry)
-    if keychain is None:
-        return None
-    try:
-        return keychain.find(registry, os.environ if environ is None else environ)
-    except NotConfigured:
-        return None
+    return lookup(registry, environ)[0]
 
 
 def hint(registry: str, why: str = "") -> str:

@@ -103,8 +103,9 @@ def start_cloud_registry(directory: Path, ca: CloudCA, name: str, user: str, pas
     POST paths itself (as ACR's ``/oauth2/exchange`` is on the registry's host)."""
     tokens = start_token_server(directory / "tokens", user, password, tls=(ca.cert, ca.key),
                                 realm_host=name)
-    auth = {"token": {"realm": tokens.realm, "service": SERVICE, "issuer": ISSUER,
-                      "rootcertbundle": str(tokens.cert_path)}}
+    auth: dict[str, object] = {"token": {
+        "realm": tokens.realm, "service": SERVICE, "issuer": ISSUER,
+        "rootcertbundle": str(tokens.cert_path)}}
     if routes is None:
         return CloudRegistry(name, start_registry(directory / "registry",
                                                   tls=(ca.cert, ca.key), auth=auth), tokens)

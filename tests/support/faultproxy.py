@@ -14,10 +14,8 @@ Deterministic: faults are counted, never random.
 from __future__ import annotations
 
 import http.client
-import json
 import re
 import socket
-import ssl
 import struct
 import threading
 from collections.abc import Callable
@@ -25,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.httpserve import answer_json, serve_tls
 
 CHUNK = 1 << 16
 Route = Callable[[dict[str, str]], tuple[int, dict[str, object]]]
@@ -131,12 +131,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 status, answer = route(form)
                 proxy.record(line, f"answered {status}")
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                answer_json(self, status, answer)
                 return
             fault = proxy.take(line)
             if fault is not None and fault.resets():
@@ -233,11 +228,7 @@ def start_fault_proxy(upstream: str, faults: list[Fault] | None = None,
     over TLS with ``tls`` (a certificate and key)."""
     proxy = FaultProxy("", upstream, list(faults or []))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
-    if tls is not None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(tls[0]), str(tls[1]))
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        proxy.scheme = "https"
+    proxy.scheme = serve_tls(server, tls)
     server.daemon_threads = True
     proxy.server = server
     proxy.host = f"127.0.0.1:{server.server_address[1]}"

@@ -4,8 +4,6 @@ service in the keychain tests: each checks what the SDK sends the way the real o
 
 from __future__ import annotations
 
-import json
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.httpserve import answer_json, serve_tls
 
 #: a request's path and form fields → the access token to answer, or None for a 400
 Grant = Callable[[str, dict[str, str]], str | None]
@@ -44,41 +44,28 @@ def start_token_endpoint(grant: Grant, tls: tuple[Path, Path] | None = None,
         def log_message(self, *args: object) -> None:
             pass
 
-        def _answer(self, status: int, body: dict[str, object]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             make = (documents or {}).get(path)
             if make is None:
-                self._answer(404, {"error": "not_found"})
+                answer_json(self, 404, {"error": "not_found"})
                 return
-            self._answer(200, make(base[0]))
+            answer_json(self, 200, make(base[0]))
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             token = grant(urlsplit(self.path).path, form)
             if token is None:
-                self._answer(400, {"error": "invalid_grant"})
+                answer_json(self, 400, {"error": "invalid_grant"})
                 return
             asked.append(urlsplit(self.path).path)
-            self._answer(200, {"access_token": token, "token_type": "Bearer",
+            answer_json(self, 200, {"access_token": token, "token_type": "Bearer",
                                "expires_in": 3600, "ext_expires_in": 3600,
                                "expires_on": int(time.time()) + 3600})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    scheme = "http"
-    if tls is not None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(tls[0]), str(tls[1]))
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
+    scheme = serve_tls(server, tls)
     base.append(f"{scheme}://{host}:{server.server_address[1]}")
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return TokenEndpoint(base[0], server, asked)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import json
-import ssl
 import threading
 import time
 import uuid
@@ -24,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.support.httpserve import answer_json, serve_tls
 
 SERVICE, ISSUER = "kotasks-test-registry", "kotasks-test-issuer"
 
@@ -122,20 +122,10 @@ def start_token_server(directory: Path, user: str, password: str,
                       "exp": now + 600, "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex,
                       "access": access}
             token = jwt.encode(claims, key, algorithm="RS256", headers={"x5c": [x5c]})
-            body = json.dumps({"token": token, "access_token": token}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer_json(self, 200, {"token": token, "access_token": token})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    scheme = "http"
-    if tls is not None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(tls[0]), str(tls[1]))
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
+    scheme = serve_tls(server, tls)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     realm = f"{scheme}://{realm_host}:{server.server_address[1]}/token"
     return TokenServer(realm, cert_path, server, seen)
