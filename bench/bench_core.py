@@ -30,30 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.project import bench_env  # noqa: E402
 from tests.support.registry import Registry, start_registry  # noqa: E402
+from tests.support.workspace import PACKAGES, write_workspace  # noqa: E402
 
-PACKAGES = 10
 EXECUTED = re.compile(r"^\.  (\S+)$", re.MULTILINE)
-
-
-def generate(root: Path) -> None:
-    """Write the workspace: module example.com/bench, internal/lib, cmd/app0..app9."""
-    (root / "internal/lib").mkdir(parents=True)
-    (root / "go.mod").write_text("module example.com/bench\n\ngo 1.21\n")
-    (root / "internal/lib/lib.go").write_text(
-        'package lib\n\nimport "strings"\n\n'
-        "// Shout upper-cases its input.\n"
-        "func Shout(s string) string { return strings.ToUpper(s) + \"!\" }\n")
-    for i in range(PACKAGES):
-        pkg = root / f"cmd/app{i}"
-        (pkg / "kodata").mkdir(parents=True)
-        (pkg / "kodata/data.txt").write_text(f"data of app{i}\n")
-        (pkg / "main.go").write_text(
-            'package main\n\nimport (\n\t"fmt"\n\t"net/http"\n\n'
-            '\t"example.com/bench/internal/lib"\n)\n\n'
-            f'func main() {{\n\tfmt.Println(lib.Shout("app{i}"))\n'
-            '\t_ = http.ListenAndServe(":8080", nil)\n}\n')
-    (root / "dodo.py").write_text("from kotasks import tasks\n\nglobals().update(tasks())\n")
-    (root / ".ko.yaml").write_text("defaultBaseImage: scratch\n")
 
 
 def doit(root: Path, env: dict[str, str], *args: str) -> tuple[float, list[str]]:
@@ -100,7 +79,7 @@ def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float
 
 def bench(work: Path, registry: Registry, big_mib: int) -> None:
     root = work / "ws"
-    generate(root)
+    write_workspace(root)
     env = bench_env({"KO_DOCKER_REPO": f"{registry.host}/bench", "KOTASKS_QUIET": "1"})
 
     cold, ran = doit(root, env)

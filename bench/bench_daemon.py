@@ -30,9 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_core import PACKAGES, doit, generate, peak_rss_mib  # noqa: E402
+from bench.bench_core import doit, peak_rss_mib  # noqa: E402
 from tests.support.dockerd import Dockerd, start_dockerd  # noqa: E402
 from tests.support.project import bench_env  # noqa: E402
+from tests.support.workspace import PACKAGES, write_workspace  # noqa: E402
 
 LOAD = re.compile(r"^POST (/v[\d.]+)?/images/load")
 
@@ -43,7 +44,7 @@ def loads_since(dockerd: Dockerd, mark: int) -> int:
 
 def bench(work: Path, dockerd: Dockerd, big_mib: int) -> None:
     root = work / "ws"
-    generate(root)
+    write_workspace(root)
     env = bench_env({**dockerd.env, "KO_DOCKER_REPO": "ko.local", "KOTASKS_QUIET": "1"})
 
     mark = dockerd.log_mark()

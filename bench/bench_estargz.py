@@ -20,9 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_core import doit, generate  # noqa: E402
+from bench.bench_core import doit  # noqa: E402
 from tests.support.project import bench_env  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
+from tests.support.workspace import write_workspace  # noqa: E402
 
 
 def main() -> None:
@@ -33,11 +34,11 @@ def main() -> None:
     registry = start_registry(work / "registry")
     try:
         warm = work / "warm"
-        generate(warm)
+        write_workspace(warm)
         doit(warm, bench_env({"KOTASKS_QUIET": "1"}))  # the Go build cache, once
         for label, extra in (("off", {}), ("on", {"GGCR_EXPERIMENT_ESTARGZ": "1"})):
             root = work / label
-            generate(root)
+            write_workspace(root)
             env = bench_env({"KO_DOCKER_REPO": f"{registry.host}/{label}",
                              "KOTASKS_QUIET": "1", **extra})
             cold, ran = doit(root, env)

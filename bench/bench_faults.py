@@ -28,15 +28,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_core import PACKAGES, generate, peak_rss_mib  # noqa: E402
+from bench.bench_core import peak_rss_mib  # noqa: E402
 from tests.support.faultproxy import Fault, start_fault_proxy, steady_faults  # noqa: E402
 from tests.support.project import bench_env  # noqa: E402
 from tests.support.registry import Registry, start_registry  # noqa: E402
+from tests.support.workspace import PACKAGES, write_workspace  # noqa: E402
 
 
 def ten_images(work: Path, registry: Registry, runs: int) -> None:
     root = work / "ten"
-    generate(root)
+    write_workspace(root)
     env = bench_env({"KOTASKS_QUIET": "1", "KOTASKS_RETRY_BASE": "0.1"})
     kotasks = [sys.executable, "-m", "kotasks", "build", "--sbom=none",
                *(f"./cmd/app{i}" for i in range(PACKAGES))]
@@ -71,7 +72,7 @@ def big_layer(work: Path, registry: Registry, big_mib: int) -> None:
     ])
     try:
         root = work / "ws"
-        generate(root)
+        write_workspace(root)
         with open(root / "cmd/app0/kodata/big.bin", "wb") as f:
             for _ in range(big_mib):
                 f.write(os.urandom(1 << 20))

@@ -32,11 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_core import PACKAGES, generate, go_build_time  # noqa: E402
+from bench.bench_core import go_build_time  # noqa: E402
 from tests.support.images import push_base, write_base_layout  # noqa: E402
 from tests.support.kubeapi import KubeAPI, find_binary, start_kube_apiserver  # noqa: E402
 from tests.support.project import bench_env, stderr_lines, wait_for_line  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
+from tests.support.workspace import PACKAGES, write_workspace  # noqa: E402
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -127,7 +128,7 @@ def main() -> None:
     api = start_kube_apiserver(work / "kube", str(find_binary()))
     try:
         root = work / "ws"
-        generate(root)
+        write_workspace(root)
         base = push_base(write_base_layout(work / "base"), registry.host, "bench-base")
         (root / ".ko.yaml").write_text(f"defaultBaseImage: {base}\n")
         (root / "config").mkdir()

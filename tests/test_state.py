@@ -39,6 +39,9 @@ def blobs_are_intact(store: Path) -> None:
 def test_sigterm_keeps_finished_steps_and_the_next_run_completes(
         hello: Path, tmp_path: Path, command: str) -> None:
     env = build_env({"KO_GO_PATH": str(slow_go(tmp_path, "cmd/worker", 20))})
+    # its own ldflags give the worker a go build of its own (not one batch with the app)
+    with open(hello / ".ko.yaml", "a") as config:
+        config.write("builds:\n- id: worker\n  main: ./cmd/worker\n  ldflags: [-s]\n")
     argv = ([sys.executable, "-m", "doit", "-n", "1"] if command == "doit" else
             [sys.executable, "-m", "kotasks", "build", "-j", "1", "./cmd/app", "./cmd/worker"])
     proc = subprocess.Popen(argv, cwd=hello, env=env, stdout=subprocess.PIPE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -78,13 +79,31 @@ def _descriptor(values: dict[str, Any]) -> Descriptor:
 
 
 @guarded
-def go_build(tool: Toolchain, request: BuildRequest, target: str, warm: list[str]) -> None:
-    """Build the binary (kept untouched when the new one is byte-identical)."""
-    from kotasks.gobuild.build import build_binary
+def go_build(tool: Toolchain, request: BuildRequest, target: str, warm: list[str],
+             task: Any) -> None:
+    """Build the binary (kept untouched when the new one is byte-identical): in the run's
+    batch for it if it has one (its members go to ``task.meta["batch"]``, for
+    ``--report``), else alone; alone again if the batch could not build it, for Go's own
+    message."""
+    from kotasks.gobuild.build import build_binary, install_binary
+    from kotasks.tasks.batching import current
 
     if warm:
         _warm_up(warm)
-    build_binary(tool, request, target)
+    batch, parallelism = current(target)
+    if batch is None:
+        build_binary(tool, request, target, parallelism)
+        return
+    try:
+        task.meta["batch"] = batch.names
+        built = batch.binary(target)
+        if built is None:
+            build_binary(tool, request, target, parallelism, announce=False)
+        else:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            install_binary(built, target)
+    finally:
+        batch.release(target)
 
 
 @guarded
@@ -115,8 +134,6 @@ def fetch_base(store: str, state_dir: str, reference: str, insecure: bool,
                from_daemon: bool = False) -> dict[str, Any]:
     """Resolve the base reference (one HEAD for a tag); return the base record (with the
     image ID, for a base copied from the Docker daemon)."""
-    import os
-
     from kotasks.baseimage import resolve_base, resolve_daemon_base
     from kotasks.oci.layout import Layout
     from kotasks.tasks.bases import remember
@@ -318,8 +335,6 @@ def write_archive(sink: str, store: str, path: str, names: list[list[str]],
 @guarded
 def kubectl_file(verb: str, resolved: str, source: str, args: list[str]) -> dict[str, Any]:
     """``kubectl VERB -f - ARGS`` with a resolved file on stdin (nothing for an empty one)."""
-    import os
-
     from kotasks.kube import find_kubectl, run_kubectl
 
     with open(resolved, "rb") as f:
@@ -332,7 +347,6 @@ def kubectl_file(verb: str, resolved: str, source: str, args: list[str]) -> dict
 @guarded
 def kubectl_run_pod(args: list[str], ref: str, repository: str) -> None:
     """``kubectl run <name> --image <ref> --attach --rm --restart=Never`` as ``ko run``."""
-    import os
     import posixpath
 
     from kotasks.kube import find_kubectl, run_kubectl

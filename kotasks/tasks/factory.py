@@ -31,6 +31,7 @@ from kotasks.registry.reference import parse_reference
 from kotasks.settings import SCRATCH, Destination, Settings, is_daemon_base
 from kotasks.tasks import actions
 from kotasks.tasks.archives import archive_tasks
+from kotasks.tasks.batching import META_KEY, GoBuildStep
 from kotasks.tasks.common import (
     base_task_name,
     blob_present,
@@ -146,6 +147,7 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
     warm = ["requests"] if Destination.REGISTRY in plan.target.sinks else []
     if settings.sboms_wanted:
         warm.append(f"kotasks.sbom.{settings.sbom}")
+    scratch = os.path.join(settings.state_dir, "bin")
     for request, inputs in zip(build.requests, build.inputs, strict=True):
         platform = request.platform
         windows = platform.os == "windows"
@@ -156,6 +158,7 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
             "name": f"gobuild:{suffix}",
             "doc": f"go build {build.import_path} for {platform}",
             "actions": [(actions.go_build, [plan.tool, request, binary, warm])],
+            "meta": {META_KEY: GoBuildStep(plan.tool, request, binary, scratch)},
             "file_dep": list(inputs),
             "targets": [binary],
             "uptodate": [recipe(

@@ -5,8 +5,10 @@ platform too), the tags, the registry retries its publishing took, the SBOMs, an
 of it with its status (``ran``, ``up to date``, ``failed``) and, for a step that ran, why:
 the recipe setting that changed (flags, ldflags, an environment variable, the platform…),
 the files that changed, the input step whose result changed (a new base image digest, a
-rebuilt layer), or a blob or published image that was gone. Steps that belong to no image
-(resolve, apply, archives) are listed too, and the failures with their reasons.
+rebuilt layer), or a blob or published image that was gone; and for a ``go build`` that
+shared one Go process with others (a batch), the ``gobuild:`` steps of that batch. Steps
+that belong to no image (resolve, apply, archives) are listed too, and the failures with
+their reasons.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ def reasons(task: Any, ran: set[str]) -> list[str]:
     return found or ["no record of an earlier run"]
 
 
-def _step(name: str, status: Mapping[str, str], causes: Mapping[str, list[str]],
+def _step(name: str, task: Any, status: Mapping[str, str], causes: Mapping[str, list[str]],
           failed: Mapping[str, str]) -> dict[str, Any]:
     step: dict[str, Any] = {"task": name, "status": status.get(name, "not run")}
     if name in causes:
         step["why"] = causes[name]
+    batch = (getattr(task, "meta", None) or {}).get("batch")
+    if batch and status.get(name) != "up to date":
+        step["batch"] = list(batch)
     if failed.get(name):
         step["error"] = failed[name]
     return step
@@ -73,10 +78,10 @@ def build_report(tasks: Mapping[str, Any], status: Mapping[str, str],
                        "tag": v.get("subject", "").replace(":", "-") + ".sbom"}
                       for n in subtasks if n.startswith("sbom:")
                       and (v := tasks[n].values or {})],
-            "steps": [_step(n, status, causes, failed) for n in [*subtasks, name]
+            "steps": [_step(n, tasks[n], status, causes, failed) for n in [*subtasks, name]
                       if n in status],
         })
-    others = [_step(n, status, causes, failed) for n in tasks
+    others = [_step(n, tasks[n], status, causes, failed) for n in tasks
               if n in status and n not in placed and tasks[n].actions]
     return {"images": images, "steps": others,
             "failed": [{"task": n, "error": reason} for n, reason in failed.items() if reason]}

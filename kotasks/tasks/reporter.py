@@ -14,10 +14,12 @@ import threading
 from typing import Any
 
 from doit.exceptions import BaseFail, TaskError, TaskFailed, UnmetDependency
+from doit.globals import Globals
 from doit.reporter import ConsoleReporter
 
 from kotasks import progress
 from kotasks.errors import CorruptBlobError, KotasksError
+from kotasks.tasks.batching import Batches, close_batches, open_batches
 from kotasks.tasks.report import build_report, reasons, write_report
 
 PUBLISH = "publish"
@@ -51,6 +53,9 @@ class KotasksReporter(ConsoleReporter):
     corrupt_blobs: list[str] = []  # noqa: RUF012 - a subclass per run gets its own list
     #: False while another run will follow this one if a corrupt blob is found
     last_attempt: bool = True
+    #: doit's ``num_process`` and ``--always-execute`` (for planning batched go builds)
+    jobs: int = 1
+    always_execute: bool = False
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         super().__init__(sys.stderr, options)
@@ -64,14 +69,20 @@ class KotasksReporter(ConsoleReporter):
         #: task → "ran", "up to date" or "failed"; and why each task that ran did
         self._status: dict[str, str] = {}
         self._causes: dict[str, list[str]] = {}
+        self._batches: Batches | None = None
 
     def write(self, text: str) -> None:
         with self._lock:
             progress.emit(text)
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        """Called by doit once the tasks are known, before any runs: the one moment to plan
+        the run's batched ``go build`` (see :mod:`kotasks.tasks.batching`)."""
         self._tasks = tasks
         self._selected = list(selected_tasks)
+        if Globals.dep_manager is not None:
+            self._batches = open_batches(tasks, self._selected, Globals.dep_manager,
+                                         self.jobs, self.always_execute)
 
     def execute_task(self, task: Any) -> None:
         if task.actions and not task.name.startswith("_"):
@@ -140,6 +151,8 @@ class KotasksReporter(ConsoleReporter):
 
     def complete_run(self) -> None:
         progress.stop()
+        if self._batches is not None:
+            close_batches(self._batches)
         if self.corrupt_blobs and not self.last_attempt:
             return  # the run that rebuilds them reports
         done = [t for t in self._ordered() if t.values and t.name not in self._failed]

@@ -45,6 +45,7 @@ def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
     for attempt in range(2):
         config = doit_config(state_dir, jobs, executed, report)
         config["reporter"].last_attempt = attempt == 1
+        config["reporter"].always_execute = force
         loader = PlanLoader([*plan_tasks(plan, kubectl_verb), *extra], config)
         main = DoitMain(loader, config_filenames=())
         main.BIN_NAME = "kotasks"

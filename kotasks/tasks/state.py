@@ -97,7 +97,7 @@ def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None,
     writes the ``--report`` file)."""
     reporter = type("RunReporter", (KotasksReporter,),
                     {"executed": executed, "report_path": report, "internal_errors": [],
-                     "corrupt_blobs": []})
+                     "corrupt_blobs": [], "jobs": max(1, jobs)})
     return {
         "backend": "sqlite3",
         "dep_file": prepare_state(state_dir),
