@@ -152,6 +152,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if args.verb in ("login", "logout"):
         return _login(args)
+    if args.verb == "cache":
+        from kotasks.buildcache.records import describe_last_run
+
+        print("\n".join(describe_last_run(STATE_DIR)))
+        return 0
     setup_logging()
     install_sigterm_handler()
     if args.verbose:

@@ -119,6 +119,7 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
     own = parser.add_argument_group("kotasks")
     own.add_argument("--force", action="store_true",
                      help="run every step even if up to date (e.g. the registry lost images)")
+    _flag(own, "--no-cache", help="do not use the build cache (KOTASKS_CACHE_REPO) this run")
 
 
 def _add_file_flags(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=COMPLETION_LOADING, formatter_class=argparse.RawDescriptionHelpFormatter)
     completion.add_argument("shell", nargs="?", default="bash", choices=COMPLETION_SHELLS,
                             help="the shell (default bash)")
+    verbs.add_parser("cache", help="what the last run took from the build cache "
+                                   "(KOTASKS_CACHE_REPO) and what it built, and why")
     verbs.add_parser("version", help="print kotasks' version")
     return parser
 
@@ -229,7 +232,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "disable_optimizations": args.disable_optimizations,
         "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
         "image_user": args.image_user, "sbom": args.sbom, "sbom_dir": args.sbom_dir,
-        "image_refs": args.image_refs, "report": args.report,
+        "image_refs": args.image_refs, "report": args.report, "no_cache": args.no_cache,
     }
     if getattr(args, "filename", None) is not None:
         options.update({"filename": args.filename, "recursive": args.recursive,

@@ -22,7 +22,7 @@ from kotasks.fsutil import write_atomic
 log = logging.getLogger("kotasks")
 
 TOP_KEYS = ("defaultBaseImage", "baseImageOverrides", "defaultPlatforms", "defaultEnv",
-            "defaultFlags", "defaultLdflags", "builds")
+            "defaultFlags", "defaultLdflags", "builds", "cacheRepo")
 BUILD_KEYS = ("id", "dir", "main", "env", "flags", "ldflags", "linux_capabilities")
 #: goreleaser fields ko's struct carries but ignores; accepted without a warning
 IGNORED_BUILD_KEYS = ("goos", "goarch", "goarm", "gomips", "targets", "binary", "lang",
@@ -57,6 +57,8 @@ class KoConfig:
     default_flags: tuple[str, ...] = ()
     default_ldflags: tuple[str, ...] = ()
     builds: tuple[BuildConfig, ...] = ()
+    #: kotasks' own: the build cache repository
+    cache_repo: str = ""
     #: where each setting came from, for error messages: key -> "file: key" or "ENV_VAR"
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -277,5 +279,7 @@ def load_config(workdir: str, environ: Mapping[str, str],
         default_flags=listed("defaultFlags"),
         default_ldflags=listed("defaultLdflags"),
         builds=_parse_builds(values["builds"], where) if values.get("builds") else (),
+        cache_repo=_string(values["cacheRepo"], where, "cacheRepo")
+        if values.get("cacheRepo") else "",
         sources=sources,
     )

@@ -1,10 +1,13 @@
-"""Atomic file writes: a reader never sees a half-written file, an interrupted run leaves none."""
+"""Atomic file writes (a reader never sees a half-written file, an interrupted run leaves
+none), content comparison, and content digests hashed once per process."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -48,3 +51,24 @@ def same_content(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
                 return False
             if not ca:
                 return True
+
+
+_MEMO: dict[tuple[str, int, int], str] = {}
+_LOCK = threading.Lock()
+
+
+def file_digest(path: str, st: os.stat_result) -> str:
+    """Return the sha256 hex digest of ``path``, memoised on its stat identity."""
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    with _LOCK:
+        cached = _MEMO.get(key)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _LOCK:
+        _MEMO[key] = digest
+    return digest

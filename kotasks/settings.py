@@ -18,7 +18,12 @@ from kotasks.config import KoConfig, load_config
 from kotasks.errors import UserError
 from kotasks.naming import Naming, naming_from_flags
 from kotasks.platform import PlatformSelection, select_platforms
-from kotasks.registry.reference import Reference, parse_reference, parse_registry_or_repository
+from kotasks.registry.reference import (
+    Reference,
+    parse_reference,
+    parse_registry_or_repository,
+    parse_repository,
+)
 
 log = logging.getLogger("kotasks")
 
@@ -55,6 +60,8 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "image_refs": "",
     "report": "",
     "estargz": False,
+    "cache_repo": "",
+    "no_cache": False,
     "filename": [],
     "recursive": False,
     "selector": "",
@@ -121,6 +128,10 @@ class Settings:
     oci_archive: str = ""
     kind_cluster: str = "kind"
     kubectl_args: tuple[str, ...] = ()
+    #: the build cache repository ("" for none): tasks(cache_repo=…), KOTASKS_CACHE_REPO,
+    #: .ko.yaml cacheRepo; off with --no-cache
+    cache_repo: str = ""
+    cache_timeout: float = 3.0
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
@@ -174,6 +185,32 @@ def _seconds(environ: Mapping[str, str], name: str, default: int) -> int:
     if not value.isdigit():
         raise UserError(f"{name}={value}: expected a number of seconds (0 or more)")
     return int(value)
+
+
+def _cache_repo(opts: Mapping[str, Any], environ: Mapping[str, str], config: KoConfig) -> str:
+    """The build cache repository: the option, else KOTASKS_CACHE_REPO, else .ko.yaml's
+    cacheRepo; "" when none is set or ``no_cache`` is."""
+    for value, where in ((opts["cache_repo"], "cache_repo"),
+                         (environ.get("KOTASKS_CACHE_REPO", ""), "KOTASKS_CACHE_REPO"),
+                         (config.cache_repo, config.where("cacheRepo"))):
+        if value:
+            if "/" not in str(value).strip("/"):
+                raise UserError(f"{where}={value}: expected a registry and a repository "
+                                "(registry.example.com/team/cache)")
+            parse_repository(str(value), where)
+            return "" if opts["no_cache"] else str(value)
+    return ""
+
+
+def _cache_timeout(environ: Mapping[str, str]) -> float:
+    value = environ.get("KOTASKS_CACHE_TIMEOUT", "")
+    try:
+        seconds = float(value) if value else 3.0
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise UserError(f"KOTASKS_CACHE_TIMEOUT={value}: expected a number of seconds above 0")
+    return seconds
 
 
 def _epoch(environ: Mapping[str, str], name: str) -> int | None:
@@ -318,6 +355,7 @@ def load_settings(workdir: str, options: Mapping[str, Any],
     cosign_repository = env.get("COSIGN_REPOSITORY", "")
     if cosign_repository:
         parse_registry_or_repository(cosign_repository, "COSIGN_REPOSITORY")
+    cache_repo = _cache_repo(opts, env, config)
     filenames = tuple(_as_list(opts["filename"], "filename"))
     if not filenames and os.path.isdir(os.path.join(workdir, "config")):
         filenames = (os.path.join(workdir, "config"),)
@@ -343,5 +381,6 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         recursive=bool(opts["recursive"]), selector=str(opts["selector"] or ""),
         tarball=str(opts["tarball"] or ""), oci_archive=str(opts["oci_archive"] or ""),
         kind_cluster=env.get("KIND_CLUSTER_NAME") or "kind",
-        kubectl_args=tuple(_as_list(opts["kubectl_args"], "kubectl_args")), environ=env)
+        kubectl_args=tuple(_as_list(opts["kubectl_args"], "kubectl_args")),
+        cache_repo=cache_repo, cache_timeout=_cache_timeout(env), environ=env)
 

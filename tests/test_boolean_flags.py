@@ -15,6 +15,8 @@ from tests.support.project import run_kotasks
 BUILD_FLAGS = ["--tag-only", "--push", "-L", "--local", "--insecure-registry", "-P",
                "--preserve-import-paths", "-B", "--base-import-paths", "--bare",
                "--disable-optimizations"]
+#: kotasks' own boolean flags follow the same rule
+OWN_FLAGS = ["--no-cache"]
 APP = "example.com/hello/cmd/app"
 
 
@@ -22,7 +24,7 @@ def parsed(*argv: str) -> dict[str, object]:
     return vars(parse_args(build_parser(), argv))
 
 
-@pytest.mark.parametrize("flag", BUILD_FLAGS)
+@pytest.mark.parametrize("flag", [*BUILD_FLAGS, *OWN_FLAGS])
 def test_a_bare_boolean_flag_does_not_eat_the_path(flag: str) -> None:
     args = parsed("build", flag, "./cmd/app")
     assert args["paths"] == ["./cmd/app"]
@@ -41,7 +43,7 @@ def test_a_value_is_given_with_equals(flag: str, value: str, expected: bool) -> 
 
 def test_every_boolean_flag_follows_the_rule() -> None:
     build_parser()
-    assert set(_BOOLEAN_FLAGS) == {*BUILD_FLAGS, "-R", "--recursive"}
+    assert set(_BOOLEAN_FLAGS) == {*BUILD_FLAGS, *OWN_FLAGS, "-R", "--recursive"}
 
 
 @pytest.mark.parametrize("flag", ["-R", "--recursive"])

@@ -38,6 +38,8 @@ class GoPackage:
     files: tuple[str, ...]
     local_deps: tuple[str, ...]
     error: str = ""
+    #: the modules (``path@version``, a replacement after `` => ``) of its non-local deps
+    modules: tuple[str, ...] = ()
 
     @property
     def is_main(self) -> bool:
@@ -99,6 +101,15 @@ def _is_local(module: Mapping[str, Any] | None) -> bool:
     return bool(replace) and not replace.get("Version")
 
 
+def _module_id(module: Mapping[str, Any]) -> str:
+    """``path@version``, and `` => path@version`` of a replacement, for a module record."""
+    text = f"{module.get('Path', '')}@{module.get('Version', '')}"
+    replace = module.get("Replace") or {}
+    if replace:
+        text += f" => {replace.get('Path', '')}@{replace.get('Version', '')}"
+    return text
+
+
 def run_go_list(tool: Toolchain, cwd: str, env: Mapping[str, str], patterns: Sequence[str],
                 tags: Sequence[str] = ()) -> PackageGraph:
     """Run ``go list -e -deps -json`` and keep the local packages and their files."""
@@ -115,6 +126,8 @@ def run_go_list(tool: Toolchain, cwd: str, env: Mapping[str, str], patterns: Seq
     module_files: set[str] = set()
     replace_dirs: set[str] = set()
     local = {p["ImportPath"] for p in raw if _is_local(p.get("Module"))}
+    module_of = {p["ImportPath"]: _module_id(p["Module"]) for p in raw
+                 if p.get("Module") and p["ImportPath"] not in local}
     for p in raw:
         if p["ImportPath"] not in local:
             continue
@@ -128,12 +141,15 @@ def run_go_list(tool: Toolchain, cwd: str, env: Mapping[str, str], patterns: Seq
         if not module.get("Main") and module.get("Dir"):
             replace_dirs.add(module["Dir"])
         directory = p.get("Dir", "")
-        files = tuple(sorted(os.path.join(directory, f)
-                             for fld in _FILE_FIELDS for f in p.get(fld) or ()))
+        names = [f for fld in _FILE_FIELDS for f in p.get(fld) or ()]
+        if p.get("Name") == "main" and os.path.isfile(os.path.join(directory, "default.pgo")):
+            names.append("default.pgo")  # go build's -pgo=auto reads it
+        files = tuple(sorted(os.path.join(directory, f) for f in names))
         deps = tuple(d for d in p.get("Deps") or () if d in local)
         error = (p.get("Error") or {}).get("Err", "")
+        modules = tuple(sorted({module_of[d] for d in p.get("Deps") or () if d in module_of}))
         packages[p["ImportPath"]] = GoPackage(p["ImportPath"], p.get("Name", ""), directory,
-                                              files, deps, error)
+                                              files, deps, error, modules)
     work = os.path.join(cwd, "go.work")
     if os.path.exists(work):
         module_files.add(os.path.abspath(work))
@@ -146,12 +162,12 @@ def run_go_list(tool: Toolchain, cwd: str, env: Mapping[str, str], patterns: Seq
 def _encode(graph: PackageGraph) -> dict[str, Any]:
     return {"root": graph.root, "patterns": list(graph.patterns), "matched": list(graph.matched),
             "module_files": list(graph.module_files), "replace_dirs": list(graph.replace_dirs),
-            "packages": {k: [p.name, p.dir, list(p.files), list(p.local_deps), p.error]
-                         for k, p in graph.packages.items()}}
+            "packages": {k: [p.name, p.dir, list(p.files), list(p.local_deps), p.error,
+                             list(p.modules)] for k, p in graph.packages.items()}}
 
 
 def _decode(data: dict[str, Any]) -> PackageGraph:
-    packages = {k: GoPackage(k, v[0], v[1], tuple(v[2]), tuple(v[3]), v[4])
+    packages = {k: GoPackage(k, v[0], v[1], tuple(v[2]), tuple(v[3]), v[4], tuple(v[5]))
                 for k, v in data["packages"].items()}
     return PackageGraph(data["root"], packages, tuple(data["patterns"]), tuple(data["matched"]),
                         tuple(data["module_files"]), tuple(data["replace_dirs"]))

@@ -1,9 +1,11 @@
-"""The git repository around a module: where it is, and the files Go's VCS stamp reads."""
+"""The git repository around a module: where it is, the files Go's VCS stamp reads, and
+the stamp itself."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Mapping, Sequence
 
 
 def git_dir(workdir: str) -> tuple[str, str] | None:
@@ -55,3 +57,48 @@ def vcs_inputs(workdir: str, environ: Mapping[str, str]) -> list[str]:
             found.append(candidate)
             break
     return found
+
+
+#: directories of the version control systems Go stamps besides git
+_OTHER_VCS = (".hg", ".svn", ".bzr", ".fossil", "_FOSSIL_")
+
+
+class UnknownStamp(Exception):
+    """Go may stamp the binary with the state of a repository kotasks cannot read."""
+
+
+def vcs_stamp(workdir: str, environ: Mapping[str, str], flags: Sequence[str] = ()
+              ) -> dict[str, str]:
+    """What Go's VCS stamping reads, as ``go build`` would see it: the HEAD commit, its
+    time and whether the work tree is modified (``git status --porcelain`` not empty, the
+    untracked files included, as Go counts them); empty outside a repository or with
+    ``-buildvcs=false``. Raises :class:`UnknownStamp` inside another kind of repository,
+    or when git cannot answer."""
+    words = [*environ.get("GOFLAGS", "").split(), *flags]
+    if "-buildvcs=false" in words:
+        return {}
+    found = git_dir(workdir)
+    directory = os.path.abspath(workdir)
+    while True:  # up to the git work tree's root (or /): the innermost repository counts
+        if any(os.path.exists(os.path.join(directory, d)) for d in _OTHER_VCS):
+            raise UnknownStamp(f"{directory} is in a repository that is not git's")
+        parent = os.path.dirname(directory)
+        if parent == directory or (found is not None and directory == found[0]):
+            break
+        directory = parent
+    if found is None:
+        return {}
+    root = found[0]
+    env = {k: v for k, v in environ.items() if not k.startswith("GIT_")}
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                              env=env, check=False)
+        if proc.returncode != 0:
+            raise UnknownStamp(f"git {' '.join(args)} in {root}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    status = git("status", "--porcelain")
+    head = git("-c", "log.showsignature=false", "log", "-1", "--format=%H:%ct").strip()
+    revision, _, seconds = head.partition(":")
+    return {"revision": revision, "time": seconds, "modified": str(bool(status)).lower()}

@@ -93,9 +93,12 @@ class RegistryClient:
     """Talk to one registry host; safe to share between threads."""
 
     def __init__(self, registry: str, *, insecure: bool = False,
-                 keychain: Keychain | None = None, policy: RetryPolicy | None = None) -> None:
+                 keychain: Keychain | None = None, policy: RetryPolicy | None = None,
+                 timeout: tuple[float, float] = _TIMEOUT) -> None:
         self.registry = registry
         self._policy = policy or RetryPolicy.from_environment()
+        #: (connect, read) seconds of every request
+        self._timeout = timeout
         #: blobs larger than this go in PATCH chunks of this size (kotasks.registry.upload)
         self.chunk = chunk_bytes()
         #: False once the registry refused a chunk: then every blob goes in one PUT
@@ -137,6 +140,9 @@ class RegistryClient:
                 url = f"{scheme}://{self.registry}/v2/"
                 try:
                     resp = self._get_retrying(url, f"ping {self.registry}")
+                except self._requests.exceptions.Timeout as exc:
+                    last = exc  # nothing answers: another scheme will not either
+                    break
                 except self._requests.exceptions.RequestException as exc:
                     last = exc
                     continue
@@ -157,7 +163,7 @@ class RegistryClient:
         retries = self._policy.start(what, self.answers)
         while True:
             try:
-                resp = self._session.get(url, timeout=_TIMEOUT, allow_redirects=False,
+                resp = self._session.get(url, timeout=self._timeout, allow_redirects=False,
                                          verify=self._verify, **kwargs)
             except self._requests.exceptions.RequestException as exc:
                 if any(r in str(exc) for r in _NO_RETRY_REASONS) or \
@@ -231,7 +237,7 @@ class RegistryClient:
                 form = dict(query) | {"grant_type": "refresh_token", "client_id": "kotasks",
                                       "refresh_token": creds.identity_token,
                                       "scope": " ".join(scopes)}
-                resp = self._session.post(realm, data=form, timeout=_TIMEOUT,
+                resp = self._session.post(realm, data=form, timeout=self._timeout,
                                           verify=self._verify)
             else:
                 if creds is not None and trusted and creds.has_password:
@@ -277,7 +283,7 @@ class RegistryClient:
                 hdrs["Authorization"] = auth
             try:
                 resp = self._session.request(method, url, headers=hdrs, data=body,
-                                             params=params, stream=stream, timeout=_TIMEOUT,
+                                             params=params, stream=stream, timeout=self._timeout,
                                              verify=self._verify,
                                              allow_redirects=method in ("GET", "HEAD"))
             except self._requests.exceptions.RequestException as exc:

@@ -21,11 +21,10 @@ from kotasks.errors import KotasksError
 from kotasks.tasks.reporter import KotasksFailure
 
 if TYPE_CHECKING:
-    from kotasks.gobuild.build import BuildRequest
     from kotasks.gobuild.image import ImageOptions
-    from kotasks.gobuild.toolchain import Toolchain
     from kotasks.oci.descriptor import Descriptor, Platform
     from kotasks.publish.target import PublishTarget
+    from kotasks.tasks.batching import GoBuildStep
 
 
 def guarded(action: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,31 +78,39 @@ def _descriptor(values: dict[str, Any]) -> Descriptor:
 
 
 @guarded
-def go_build(tool: Toolchain, request: BuildRequest, target: str, warm: list[str],
-             task: Any) -> None:
-    """Build the binary (kept untouched when the new one is byte-identical): in the run's
-    batch for it if it has one (its members go to ``task.meta["batch"]``, for
-    ``--report``), else alone; alone again if the batch could not build it, for Go's own
-    message."""
+def go_build(step: GoBuildStep, warm: list[str], task: Any) -> None:
+    """Build the binary (kept untouched when the new one is byte-identical): from the build
+    cache if it has it, else in the run's batch for it if it has one (its members go to
+    ``task.meta["batch"]``, for ``--report``), else alone; alone again if the batch could not
+    build it, for Go's own message. A binary built here is offered to the build cache."""
     from kotasks.gobuild.build import build_binary, install_binary
-    from kotasks.tasks.batching import current
+    from kotasks.tasks.batching import BUILT, CACHED, cache_probe, current
 
     if warm:
         _warm_up(warm)
-    batch, parallelism = current(target)
+    batch, parallelism = current(step.target)
     if batch is None:
-        build_binary(tool, request, target, parallelism)
+        probe = cache_probe(step)
+        if probe is not None and probe[0].take(probe[1]):
+            return
+        build_binary(step.tool, step.request, step.target, parallelism)
+        if probe is not None:
+            probe[0].built(probe[1])
         return
     try:
         task.meta["batch"] = batch.names
-        built = batch.binary(target)
-        if built is None:
-            build_binary(tool, request, target, parallelism, announce=False)
+        outcome, built = batch.binary(step.target)
+        if outcome == CACHED:
+            return
+        if outcome == BUILT:
+            os.makedirs(os.path.dirname(step.target) or ".", exist_ok=True)
+            install_binary(built, step.target)
         else:
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            install_binary(built, target)
+            build_binary(step.tool, step.request, step.target, parallelism, announce=False)
+        if (probe := batch.probe(step.target)) is not None:
+            probe[0].built(probe[1])
     finally:
-        batch.release(target)
+        batch.release(step.target)
 
 
 @guarded
@@ -121,12 +128,24 @@ def make_kodata_layer(store: str, kodata_dir: str, root: str, mtime: int,
 @guarded
 def make_binary_layer(store: str, binary: str, name: str, windows: bool,
                       capability: str, estargz: bool = False) -> dict[str, Any]:
-    """Write the binary layer; return its digest, diff_id and size."""
+    """Write the binary layer (or take the one the layer memo holds for these very bytes),
+    offer it to the build cache; return its digest, diff_id and size."""
+    from kotasks.buildcache.remote import layer_made
+    from kotasks.gobuild.layermemo import layer_recipe, remember_layer, remembered_layer
     from kotasks.gobuild.layers import binary_layer
     from kotasks.oci.layout import Layout
 
-    xattr = bytes.fromhex(capability) if capability else None
-    return binary_layer(Layout(store), binary, name, windows, xattr, estargz).to_json()
+    layout = Layout(store)
+    recipe = layer_recipe(name, windows, capability, estargz)
+    memo = remembered_layer(binary, recipe)
+    if memo is not None and layout.has(memo[1].digest):
+        layer = memo[1]  # made before from these very bytes (or taken from the build cache)
+    else:
+        xattr = bytes.fromhex(capability) if capability else None
+        layer = binary_layer(layout, binary, name, windows, xattr, estargz)
+        remember_layer(binary, recipe, layer)
+    layer_made(binary, recipe, layer)
+    return layer.to_json()
 
 
 @guarded

@@ -6,7 +6,8 @@ who runs Go: when the run starts (doit's only hook there is its reporter's ``ini
 selected tasks will run, and groups them (:mod:`kotasks.gobuild.batch`). The first of a
 group whose action runs builds the whole group in one ``go build``; the others take their
 binary from it when it ends. A task missing from the plan (doit's ``--always-execute`` on
-an up-to-date one, a changed file) simply builds alone.
+an up-to-date one, a changed file) simply builds alone. With a build cache
+(:mod:`kotasks.buildcache`), a batch first takes what the cache has, and builds the rest.
 
 Go is passed ``-p``: the machine's cores shared among the Go processes that can run at once
 (at most ``-j`` of them), so that parallel jobs never multiply Go's own parallelism
@@ -22,12 +23,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kotasks.gobuild.batch import build_batch, split_batches
 from kotasks.gobuild.build import BuildRequest
 from kotasks.gobuild.toolchain import Toolchain
+
+if TYPE_CHECKING:
+    from kotasks.buildcache.remote import CacheSession, Probe
+    from kotasks.buildcache.spec import CacheSpec
 
 #: the ``meta`` key of a ``gobuild:`` task, holding its :class:`GoBuildStep`
 META_KEY = "gobuild"
@@ -44,6 +50,28 @@ class GoBuildStep:
     target: str
     #: a directory on the target's file system for batch outputs
     scratch: str
+    #: the files the build reads, and its dependency modules (None: not known here)
+    inputs: tuple[str, ...] = ()
+    modules: tuple[str, ...] | None = None
+    #: the build cache, if one is set
+    cache: CacheSpec | None = None
+
+
+def cache_probe(step: GoBuildStep) -> tuple[CacheSession, Probe] | None:
+    """The build cache session and the binary's key, when a build cache is set."""
+    if step.cache is None:
+        return None
+    from kotasks.buildcache.key import uncacheable
+    from kotasks.buildcache.remote import session
+
+    cache = session(step.cache)
+    return cache, cache.probe(step.request, step.inputs, step.modules, step.target,
+                              uncacheable(step.request))
+
+
+#: what :meth:`Batch.binary` says of a member: taken from the build cache (already at its
+#: target), built (at the path given), or not built in the batch
+CACHED, BUILT, MISSING = "cached", "built", "missing"
 
 
 class Batch:
@@ -57,12 +85,14 @@ class Batch:
         self._started = False
         self._done = threading.Event()
         self._built: dict[str, str] = {}
+        self._cached: set[str] = set()
+        self._probes: dict[str, tuple[CacheSession, Probe]] = {}
         self._outdir = ""
         self._waiting = {os.path.abspath(step.target) for step in self._steps}
 
-    def binary(self, target: str) -> str | None:
-        """The batch's binary for ``target`` (building the batch if no member has yet), or
-        None if Go could not build it in the batch."""
+    def binary(self, target: str) -> tuple[str, str]:
+        """What the batch did for ``target`` (building the batch if no member has yet):
+        (:data:`CACHED`, ""), (:data:`BUILT`, the binary's path) or (:data:`MISSING`, "")."""
         with self._lock:
             first = not self._started
             self._started = True
@@ -73,17 +103,36 @@ class Batch:
                 self._done.set()
         else:
             self._done.wait()
-        step = next(s for s in self._steps if os.path.abspath(s.target) ==
-                    os.path.abspath(target))
-        return self._built.get(step.request.import_path)
+        path = os.path.abspath(target)
+        if path in self._cached:
+            return CACHED, ""
+        step = next(s for s in self._steps if os.path.abspath(s.target) == path)
+        built = self._built.get(step.request.import_path)
+        return (BUILT, built) if built else (MISSING, "")
+
+    def probe(self, target: str) -> tuple[CacheSession, Probe] | None:
+        """The member's build cache key (after :meth:`binary`), if a cache is set."""
+        return self._probes.get(os.path.abspath(target))
 
     def _build(self) -> None:
-        first = self._steps[0]
+        """Take what the build cache has (one lookup per member, in parallel), then build
+        the rest in one ``go build``."""
+        probes = {os.path.abspath(s.target): p for s in self._steps
+                  if (p := cache_probe(s)) is not None}
+        self._probes = probes
+        if probes:
+            with ThreadPoolExecutor(len(probes), thread_name_prefix="cache-lookup") as pool:
+                hits = dict(zip(probes, pool.map(lambda p: p[0].take(p[1]), probes.values()),
+                                strict=True))
+            self._cached = {path for path, hit in hits.items() if hit}
+        rest = [s for s in self._steps if os.path.abspath(s.target) not in self._cached]
+        if not rest:
+            return
+        first = rest[0]
         os.makedirs(first.scratch, exist_ok=True)
         self._outdir = tempfile.mkdtemp(prefix=".batch-", dir=first.scratch)
-        self._built = build_batch(first.tool, [s.request for s in self._steps],
-                                  self._outdir, [s.target for s in self._steps],
-                                  self._parallelism)
+        self._built = build_batch(first.tool, [s.request for s in rest], self._outdir,
+                                  [s.target for s in rest], self._parallelism)
 
     def release(self, target: str) -> None:
         """``target``'s member is done with the batch; the last one removes its files."""

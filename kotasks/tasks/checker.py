@@ -7,32 +7,12 @@ its mtime has drifted (a CI checkout, a ``touch``). This one keeps the same
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 from typing import Any
 
 from doit.dependency import FileChangedChecker
 
-_MEMO: dict[tuple[str, int, int], str] = {}
-_LOCK = threading.Lock()
-
-
-def file_digest(path: str, st: os.stat_result) -> str:
-    """Return the sha256 hex digest of ``path``, memoised on its stat identity."""
-    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
-    with _LOCK:
-        cached = _MEMO.get(key)
-    if cached is not None:
-        return cached
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _LOCK:
-        _MEMO[key] = digest
-    return digest
+from kotasks.fsutil import file_digest
 
 
 class MemoHashChecker(FileChangedChecker):

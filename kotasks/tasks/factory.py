@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from doit.task import Task
 from doit.tools import timeout
 
+from kotasks.buildcache.spec import CacheSpec
 from kotasks.gobuild.image import ImageOptions
 from kotasks.gobuild.kodata import allowed_root, kodata_inputs
 from kotasks.gobuild.toolchain import relevant_environment
@@ -148,17 +149,21 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
     if settings.sboms_wanted:
         warm.append(f"kotasks.sbom.{settings.sbom}")
     scratch = os.path.join(settings.state_dir, "bin")
-    for request, inputs in zip(build.requests, build.inputs, strict=True):
+    cache = CacheSpec(settings.cache_repo, settings.insecure, settings.cache_timeout,
+                      plan.go_version, settings.state_dir, store) if settings.cache_repo else None
+    modules = build.modules or (None,) * len(build.requests)
+    for request, inputs, deps in zip(build.requests, build.inputs, modules, strict=True):
         platform = request.platform
         windows = platform.os == "windows"
         suffix = f"{build.key}@{platform}"
         binary = os.path.join(settings.state_dir, "bin", build.key, platform.slug(),
                               build.binary_name)
+        step = GoBuildStep(plan.tool, request, binary, scratch, inputs, deps, cache)
         yield make_task({
             "name": f"gobuild:{suffix}",
             "doc": f"go build {build.import_path} for {platform}",
-            "actions": [(actions.go_build, [plan.tool, request, binary, warm])],
-            "meta": {META_KEY: GoBuildStep(plan.tool, request, binary, scratch)},
+            "actions": [(actions.go_build, [step, warm])],
+            "meta": {META_KEY: step},
             "file_dep": list(inputs),
             "targets": [binary],
             "uptodate": [recipe(

@@ -52,6 +52,9 @@ class PackageBuild:
     #: for each request, the files its go build reads
     inputs: tuple[tuple[str, ...], ...]
     capability: bytes | None = None
+    #: for each request, the modules of its non-local dependencies (None: not listed here,
+    #: a package of another module's cache; such a binary is never in the build cache)
+    modules: tuple[tuple[str, ...] | None, ...] = ()
 
     @property
     def kodata_dir(self) -> str:
@@ -229,12 +232,13 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None,
         base_ref = settings.base_for(pkg.import_path)
         platforms = platforms_of(base_ref)
         local = pkg.import_path in packages.graph(directory).packages
-        inputs = []
+        inputs, modules = [], []
         for platform in platforms:
             graph = packages.graph(directory, platform)
-            files = graph.inputs(pkg.import_path) if pkg.import_path in graph.packages else \
-                list(graph.module_files)
+            listed = graph.packages.get(pkg.import_path)
+            files = graph.inputs(pkg.import_path) if listed else list(graph.module_files)
             inputs.append(tuple(_rel(p) for p in [*files, *stamps]))
+            modules.append(listed.modules if listed else None)
         build = build_inputs(settings.config, entry_for(entries, pkg.import_path),
                              settings.ldflags)
         builds[pkg.import_path] = PackageBuild(
@@ -247,6 +251,7 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None,
             requests=_requests(settings, tool, pkg, directory, build, platforms),
             inputs=tuple(inputs),
             capability=build.capability,
+            modules=tuple(modules),
         )
     target = PublishTarget.from_settings(settings)
     resolves = tuple(ResolveInput(path, source, tuple((ref, builds[ip].key)

@@ -171,6 +171,10 @@ class KotasksReporter(ConsoleReporter):
         if self.report_path:
             write_report(self.report_path, build_report(self._tasks, self._status,
                                                         self._causes, self._failed, PUBLISH))
+        # the build cache's stores, after the references are out (loaded only if it was used)
+        cache = sys.modules.get("kotasks.buildcache.remote")
+        if cache is not None:
+            cache.finish_sessions()
 
     def _cause(self, name: str, seen: set[str]) -> str:
         """The reason of the first failure ``name`` depends on (itself, or a dependency)."""

@@ -39,10 +39,10 @@ def write_workspace(root: Path, packages: int = PACKAGES, serve: bool = True) ->
     return root
 
 
-def counting_go(directory: Path) -> tuple[Path, Path]:
-    """A ``KO_GO_PATH`` wrapper around the real go that appends each call (its GOOS/GOARCH
-    and arguments) to a log; return (wrapper, log)."""
-    real = shutil.which("go")
+def counting_go(directory: Path, real: str = "") -> tuple[Path, Path]:
+    """A ``KO_GO_PATH`` wrapper around the real go (or ``real``) that appends each call
+    (its GOOS/GOARCH and arguments) to a log; return (wrapper, log)."""
+    real = real or shutil.which("go") or ""
     assert real, "go is not on PATH"
     log = directory / "go-calls.log"
     script = directory / "counting-go"
