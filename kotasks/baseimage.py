@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from kotasks.baselock import LockedBase
 from kotasks.daemonbase import import_daemon_base
 from kotasks.errors import ImageError, UserError
 from kotasks.oci.descriptor import Descriptor, Platform
@@ -97,6 +98,41 @@ def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseR
     log.info("Using base %s@%s", ref if not ref.digest else ref.repository, digest)
     return BaseRecord(reference, annotation_name(ref), ref.registry, path, digest, media_type,
                       insecure)
+
+
+def resolve_locked(store: Layout, reference: str, locked: LockedBase,
+                   insecure: bool = False) -> BaseRecord:
+    """The record of a base ``kotasks.lock`` pins: the locked digest, never a tag lookup
+    (the manifest is fetched by digest only if the store lacks it)."""
+    ref = parse_reference(reference, "base image")
+    path = ref.repository.path
+    if not store.has(locked.digest):
+        store.put(client_for(ref.registry, insecure).get_manifest(path, locked.digest).data)
+    return BaseRecord(reference, annotation_name(ref), ref.registry, path, locked.digest,
+                      locked.media_type, insecure)
+
+
+def lock_entry(store: Layout, record: BaseRecord) -> LockedBase:
+    """What the lock records of a resolved base: its digest and an index's platforms (the
+    first entry of each platform, the one a build takes)."""
+    platforms: dict[str, str] = {}
+    for entry in base_platforms(store, record):
+        if entry.platform is not None:
+            platforms.setdefault(str(entry.platform), entry.digest)
+    return LockedBase(record.digest, record.media_type, tuple(sorted(platforms.items())))
+
+
+def fetch_base_content(store: Layout, record: BaseRecord, layers: bool) -> None:
+    """Store every manifest and config of a base (each platform of an index), and its
+    layers if ``layers``: what a build into a layout, a tarball or a daemon reads offline."""
+    children = [(e.digest, e.media_type) for e in base_platforms(store, record)] or \
+        [(record.digest, record.media_type)]
+    for digest, media_type in children:
+        manifest = _manifest(store, record, digest, media_type)
+        _config(store, record, manifest)
+        if layers:
+            for layer in manifest.layers:
+                fetch_blob(store, record, layer.digest)
 
 
 def resolve_daemon_base(store: Layout, reference: str, environ: Mapping[str, str]

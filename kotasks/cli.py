@@ -115,6 +115,20 @@ def _login(args: argparse.Namespace) -> int:
         return _error(error)
 
 
+def _lock(args: argparse.Namespace) -> int:
+    """``kotasks lock [--update [REF]] [--fetch]``."""
+    from kotasks.lockcommand import update_lock
+
+    setup_logging()
+    try:
+        settings = load_settings(".", {"insecure_registry": args.insecure_registry})
+        path = update_lock(settings, args.update, args.fetch)
+    except KotasksError as error:
+        return _error(error)
+    print(f"kotasks: wrote {os.path.relpath(path)}", file=sys.stderr)
+    return 0
+
+
 def _kubectl_passthrough(argv: Sequence[str]) -> int:
     """``kotasks delete …`` is ``kubectl delete …`` (ko's passthrough)."""
     from kotasks.kube import find_kubectl
@@ -152,6 +166,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     if args.verb in ("login", "logout"):
         return _login(args)
+    if args.verb == "lock":
+        return _lock(args)
     if args.verb == "cache":
         from kotasks.buildcache.records import describe_last_run
 

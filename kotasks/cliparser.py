@@ -120,6 +120,8 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
     own.add_argument("--force", action="store_true",
                      help="run every step even if up to date (e.g. the registry lost images)")
     _flag(own, "--no-cache", help="do not use the build cache (KOTASKS_CACHE_REPO) this run")
+    _flag(own, "--offline", help="no network: anything not in .kotasks/ (see kotasks lock "
+                                 "--fetch) is an error (KOTASKS_OFFLINE=1)")
 
 
 def _add_file_flags(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=COMPLETION_LOADING, formatter_class=argparse.RawDescriptionHelpFormatter)
     completion.add_argument("shell", nargs="?", default="bash", choices=COMPLETION_SHELLS,
                             help="the shell (default bash)")
+    lock = verbs.add_parser("lock", help="write kotasks.lock: the digest of every base image "
+                                         "(builds then never look a tag up)")
+    lock.add_argument("--update", nargs="?", const="*", default="", metavar="REF",
+                      help="resolve the tags again: every base, or only REF")
+    lock.add_argument("--fetch", action="store_true",
+                      help="also store every locked base (manifests, configs, layers) in "
+                           ".kotasks/oci, for --offline builds")
+    _flag(lock, "--insecure-registry", help="allow plain HTTP and any TLS certificate")
     verbs.add_parser("cache", help="what the last run took from the build cache "
                                    "(KOTASKS_CACHE_REPO) and what it built, and why")
     verbs.add_parser("version", help="print kotasks' version")
@@ -233,6 +243,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
         "image_user": args.image_user, "sbom": args.sbom, "sbom_dir": args.sbom_dir,
         "image_refs": args.image_refs, "report": args.report, "no_cache": args.no_cache,
+        "offline": args.offline,
     }
     if getattr(args, "filename", None) is not None:
         options.update({"filename": args.filename, "recursive": args.recursive,

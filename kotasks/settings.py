@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kotasks.baselock import BaseLock, read_lock
 from kotasks.config import KoConfig, load_config
 from kotasks.errors import UserError
 from kotasks.naming import Naming, naming_from_flags
@@ -62,6 +63,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "estargz": False,
     "cache_repo": "",
     "no_cache": False,
+    "offline": False,
     "filename": [],
     "recursive": False,
     "selector": "",
@@ -132,12 +134,21 @@ class Settings:
     #: .ko.yaml cacheRepo; off with --no-cache
     cache_repo: str = ""
     cache_timeout: float = 3.0
+    #: the module's kotasks.lock, if it has one
+    lock: BaseLock | None = None
+    #: no network at all (--offline, KOTASKS_OFFLINE=1)
+    offline: bool = False
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     def base_for(self, import_path: str) -> str:
         """The base image reference for a package (override, then default)."""
         override = self.config.base_image_overrides.get(import_path.lower())
         return override or self.config.default_base_image or DEFAULT_BASE_IMAGE
+
+    def base_references(self) -> list[str]:
+        """Every base reference the builds may use: the default and each override."""
+        default = self.config.default_base_image or DEFAULT_BASE_IMAGE
+        return sorted({default, *self.config.base_image_overrides.values()})
 
     @property
     def sboms_wanted(self) -> bool:
@@ -355,7 +366,10 @@ def load_settings(workdir: str, options: Mapping[str, Any],
     cosign_repository = env.get("COSIGN_REPOSITORY", "")
     if cosign_repository:
         parse_registry_or_repository(cosign_repository, "COSIGN_REPOSITORY")
-    cache_repo = _cache_repo(opts, env, config)
+    offline = bool(opts["offline"]) or env.get("KOTASKS_OFFLINE", "") not in ("", "0")
+    if offline:
+        env["GOPROXY"] = "off"  # go too: a missing module is Go's one-line error
+    cache_repo = "" if offline else _cache_repo(opts, env, config)
     filenames = tuple(_as_list(opts["filename"], "filename"))
     if not filenames and os.path.isdir(os.path.join(workdir, "config")):
         filenames = (os.path.join(workdir, "config"),)
@@ -382,5 +396,6 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         tarball=str(opts["tarball"] or ""), oci_archive=str(opts["oci_archive"] or ""),
         kind_cluster=env.get("KIND_CLUSTER_NAME") or "kind",
         kubectl_args=tuple(_as_list(opts["kubectl_args"], "kubectl_args")),
-        cache_repo=cache_repo, cache_timeout=_cache_timeout(env), environ=env)
+        cache_repo=cache_repo, cache_timeout=_cache_timeout(env), lock=read_lock(workdir),
+        offline=offline, environ=env)
 

@@ -16,7 +16,7 @@ BUILD_FLAGS = ["--tag-only", "--push", "-L", "--local", "--insecure-registry", "
                "--preserve-import-paths", "-B", "--base-import-paths", "--bare",
                "--disable-optimizations"]
 #: kotasks' own boolean flags follow the same rule
-OWN_FLAGS = ["--no-cache"]
+OWN_FLAGS = ["--no-cache", "--offline"]
 APP = "example.com/hello/cmd/app"
 
 

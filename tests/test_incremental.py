@@ -100,7 +100,7 @@ def test_touch_without_change_runs_nothing(built: tuple[Path, dict[str, str]]) -
 def test_doit_list_shows_one_build_task_per_main_package(hello: Path) -> None:
     listed = run_doit(hello, "list").ok().stdout.split("\n")
     names = [line.split()[0] for line in listed if line.strip()]
-    assert names == ["apply", "build", "build:cmd/app", "build:cmd/worker", "resolve"]
+    assert names == ["apply", "build", "build:cmd/app", "build:cmd/worker", "lock", "resolve"]
     everything = run_doit(hello, "list", "--all").ok().stdout
     assert "gobuild:cmd/app@linux/amd64" in everything and "base:scratch" in everything
 

@@ -265,6 +265,11 @@ class RegistryClient:
               params: dict[str, str] | None = None, stream: bool = False,
               replayable: bool = True) -> requests.Response:
         """Send one request with auth, answering a fresh 401 challenge once."""
+        if _OFFLINE.is_set():
+            what = url if url.startswith("/") else urllib.parse.urlsplit(url).path
+            raise RegistryError(self.registry, repository, action,
+                                message=f"{method} {what} not sent: offline (--offline, "
+                                        "KOTASKS_OFFLINE)")
         try:
             base = self.ping()
         except RegistryError as exc:
@@ -406,6 +411,17 @@ class RegistryClient:
             raise err
         resp.raw.decode_content = False
         return resp
+
+
+_OFFLINE = threading.Event()
+
+
+def set_offline(offline: bool) -> None:
+    """Make every registry request of this process fail at once (``--offline``), or not."""
+    if offline:
+        _OFFLINE.set()
+    else:
+        _OFFLINE.clear()
 
 
 _CLIENTS: dict[tuple[str, bool], RegistryClient] = {}

@@ -21,9 +21,11 @@ from kotasks.errors import KotasksError
 from kotasks.tasks.reporter import KotasksFailure
 
 if TYPE_CHECKING:
+    from kotasks.baselock import LockedBase
     from kotasks.gobuild.image import ImageOptions
     from kotasks.oci.descriptor import Descriptor, Platform
     from kotasks.publish.target import PublishTarget
+    from kotasks.settings import Settings
     from kotasks.tasks.batching import GoBuildStep
 
 
@@ -150,13 +152,22 @@ def make_binary_layer(store: str, binary: str, name: str, windows: bool,
 
 @guarded
 def fetch_base(store: str, state_dir: str, reference: str, insecure: bool,
-               from_daemon: bool = False) -> dict[str, Any]:
-    """Resolve the base reference (one HEAD for a tag); return the base record (with the
-    image ID, for a base copied from the Docker daemon)."""
-    from kotasks.baseimage import resolve_base, resolve_daemon_base
+               from_daemon: bool = False,
+               lock: tuple[str, LockedBase | None] | None = None) -> dict[str, Any]:
+    """Resolve the base reference (one HEAD for a tag; with ``lock`` = (the lock file, its
+    entry), the locked digest); return the base record (with the image ID, for a base
+    copied from the Docker daemon)."""
+    from kotasks.baseimage import resolve_base, resolve_daemon_base, resolve_locked
+    from kotasks.errors import UserError
     from kotasks.oci.layout import Layout
     from kotasks.tasks.bases import remember
 
+    if lock is not None:
+        path, locked = lock
+        if locked is None:
+            raise UserError(f"base image {reference} is not in {path}: run `kotasks lock` "
+                            "(or `doit lock`) to add it")
+        return resolve_locked(Layout(store), reference, locked, insecure).to_json()
     if from_daemon:
         record, image_id = resolve_daemon_base(Layout(store), reference, os.environ)
         remember(state_dir, record)
@@ -374,3 +385,11 @@ def kubectl_run_pod(args: list[str], ref: str, repository: str) -> None:
     run_kubectl(find_kubectl(os.environ), "run",
                 [name, "--image", ref, "--attach", "--rm", "--restart=Never",
                  "--log-flush-frequency=1s", *args], name)
+
+
+@guarded
+def write_base_lock(settings: Settings, update: str, fetch: bool) -> None:
+    """``doit lock [--update REF|all] [--fetch]``: write (update, fetch) kotasks.lock."""
+    from kotasks.lockcommand import EVERY_BASE, update_lock
+
+    update_lock(settings, EVERY_BASE if update == "all" else update, fetch)

@@ -37,10 +37,14 @@ def remember(state_dir: str, record: BaseRecord) -> None:
 
 
 def known_base(settings: Settings, reference: str) -> BaseRecord:
-    """The base record, from the cache if fresh and complete, else resolved now."""
-    from kotasks.baseimage import BaseRecord, resolve_base
+    """The base record: the lock's, if it pins the reference; else from the cache if fresh
+    and complete, else resolved now."""
+    from kotasks.baseimage import BaseRecord, resolve_base, resolve_locked
 
     store = Layout(settings.store_path)
+    locked = settings.lock.bases.get(reference) if settings.lock is not None else None
+    if locked is not None:
+        return resolve_locked(store, reference, locked, settings.insecure)
     path = _cache_path(settings.state_dir, reference, settings.insecure)
     try:
         with open(path, "rb") as f:

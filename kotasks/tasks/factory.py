@@ -58,23 +58,31 @@ def kodata_task_name(key: str, windows: bool) -> str:
 
 
 def base_task(plan: Plan, reference: str, parent: str) -> Task:
-    """Resolve a base image: a digest (or scratch) once, a tag again after KOTASKS_BASE_TTL."""
-    store = plan.settings.store_path
+    """Resolve a base image: a digest (or scratch) once, a tag again after KOTASKS_BASE_TTL;
+    with a ``kotasks.lock``, its entry (done once per locked digest, never a tag lookup)."""
+    settings = plan.settings
+    store = settings.store_path
     ref = None if reference == SCRATCH else parse_reference(reference)
     from_daemon = is_daemon_base(ref)
-    uptodate: list[Any] = [recipe(ref=reference, insecure=plan.settings.insecure)]
+    lockable = ref is not None and not from_daemon and settings.lock is not None
+    locked = settings.lock.bases.get(reference) if lockable and settings.lock else None
+    fields: dict[str, Any] = {"ref": reference, "insecure": settings.insecure}
+    if lockable:
+        fields["locked"] = locked.digest if locked else ""
+    uptodate: list[Any] = [recipe(**fields)]
     if from_daemon:
         uptodate.append(daemon_image_unchanged(str(ref), plan.target.environ))
-    elif ref is None or ref.digest:
+    elif ref is None or ref.digest or lockable:
         uptodate.append(lambda task, values: bool(values))
     else:
-        uptodate.append(timeout(plan.settings.base_ttl))
+        uptodate.append(timeout(settings.base_ttl))
     uptodate.append(blob_present(Layout(store)))
+    lock = (settings.lock.path, locked) if lockable and settings.lock else None
     return make_task({
         "name": base_task_name(reference),
         "doc": f"resolve base image {reference}",
-        "actions": [(actions.fetch_base, [store, plan.settings.state_dir, reference,
-                                          plan.settings.insecure, from_daemon])],
+        "actions": [(actions.fetch_base, [store, settings.state_dir, reference,
+                                          settings.insecure, from_daemon, lock])],
         "uptodate": uptodate,
         "io": {"capture": False},
     }, parent)
@@ -306,3 +314,20 @@ def plan_tasks(plan: Plan, kubectl_verb: str = "apply") -> Iterator[Task]:
         yield from kubectl_tasks(plan, kubectl_verb, plan.settings.kubectl_args)
     if plan.settings.image_refs:
         yield image_refs_task(plan, plan.settings.image_refs)
+    yield lock_task(plan.settings)
+
+
+def lock_task(settings: Settings) -> Task:
+    """``doit lock``: write kotasks.lock (``--update all`` or ``--update REF`` resolves tags
+    again, ``--fetch`` stores the bases for offline builds); it always runs."""
+    return make_task({
+        "name": "lock",
+        "doc": "write kotasks.lock, the base image digests (--update all|REF, --fetch)",
+        "actions": [(actions.write_base_lock, [settings])],
+        "params": [{"name": "update", "long": "update", "type": str, "default": "",
+                    "help": "resolve this base reference again (all: every one)"},
+                   {"name": "fetch", "long": "fetch", "type": bool, "default": False,
+                    "help": "store the locked bases for offline builds"}],
+        "uptodate": [False],
+        "io": {"capture": False},
+    })

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -205,6 +206,10 @@ def make_plan(settings: Settings, requests: Sequence[str] | None = None,
               resolving: bool = False) -> Plan:
     """Decide the packages (all mains, or the requested ones, plus those the YAML inputs
     refer to when ``resolving``) and everything they need."""
+    if settings.offline or "kotasks.registry.client" in sys.modules:  # not loaded for nothing
+        from kotasks.registry.client import set_offline
+
+        set_offline(settings.offline)
     env = settings.environ
     tool = Toolchain(find_go(env))
     packages = _Packages(settings, tool)

@@ -111,17 +111,19 @@ def _image(path: Path, os_name: str, arch: str, variant: str = "", os_version: s
 
 
 def write_base_layout(path: Path, platforms: list[dict[str, str]] | None = None,
-                      tag: str = "latest", attestation: bool = False) -> BaseLayout:
-    """Write a base image (one platform) or index (several) as an OCI layout."""
+                      tag: str = "latest", attestation: bool = False,
+                      marker: str = "") -> BaseLayout:
+    """Write a base image (one platform) or index (several) as an OCI layout (``marker``:
+    the content of each image's marker file, for bases that differ)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     if platforms is None:
-        root = _image(path, "linux", "amd64")
+        root = _image(path, "linux", "amd64", marker=marker)
     else:
         entries = []
         for p in platforms:
             desc = _image(path, p["os"], p["architecture"], p.get("variant", ""),
-                          p.get("os.version", ""))
+                          p.get("os.version", ""), marker)
             desc["platform"] = {k: v for k, v in p.items() if v}
             entries.append(desc)
         if attestation:
