@@ -115,6 +115,38 @@ def _login(args: argparse.Namespace) -> int:
         return _error(error)
 
 
+def _rebase(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """``kotasks rebase``: ``lock --update``, then publish the images whose base moved (their
+    binaries and layers are up to date: only configs, manifests and the index are new)."""
+    from kotasks.lockcommand import EVERY_BASE, update_lock
+    from kotasks.tasks.actions import warm_up
+    from kotasks.tasks.plan import make_plan
+    from kotasks.tasks.runner import run_tasks
+
+    try:
+        settings = load_settings(".", options)
+        if settings.lock is None:
+            raise UserError("kotasks rebase: this module has no kotasks.lock to move; run "
+                            "`kotasks lock` first")
+        # no go build to hide the SBOM and HTTP modules' import behind: start it now
+        warm_up(["requests", *([f"kotasks.sbom.{settings.sbom}"] if settings.sboms_wanted
+                               else [])])
+        before = dict(settings.lock.bases)
+        update_lock(settings, EVERY_BASE)
+        settings = load_settings(".", options)
+        after = settings.lock.bases if settings.lock is not None else {}
+        moved = {ref for ref, base in after.items() if before.get(ref) != base}
+        plan = make_plan(settings, args.paths or None)
+    except KotasksError as error:
+        return _error(error)
+    keys = [build.key for build in plan.builds if build.base_ref in moved]
+    if not keys:
+        print("kotasks: no base image moved; nothing to rebase", file=sys.stderr)
+        return 0
+    return run_tasks(plan, [f"build:{key}" for key in keys], STATE_DIR, settings.jobs,
+                     force=args.force, report=settings.report)
+
+
 def _lock(args: argparse.Namespace) -> int:
     """``kotasks lock [--update [REF]] [--fetch]``."""
     from kotasks.lockcommand import update_lock
@@ -191,6 +223,8 @@ def _main(argv: Sequence[str] | None) -> int:
         options["kubectl_args"] = kubectl_args
     if getattr(args, "watch", False):
         return _watch(args, options)
+    if args.verb == "rebase":
+        return _rebase(args, options)
     return run_once(args, options)
 
 

@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="*", metavar="IMPORTPATH", help="the package to run")
     _add_publish_flags(run)
     _add_build_flags(run)
+    rebase = verbs.add_parser("rebase", help="resolve kotasks.lock's tags again and rebuild "
+                                             "the images whose base moved, without compiling")
+    rebase.add_argument("paths", nargs="*", metavar="IMPORTPATH",
+                        help="packages to consider (default: every main package)")
+    _add_publish_flags(rebase)
+    _add_build_flags(rebase)
     verbs.add_parser("delete", add_help=False, help="kubectl delete, as is (no image is deleted)")
     login = verbs.add_parser("login", help="store credentials for a registry (as docker login)")
     login.add_argument("server", metavar="SERVER", help="the registry: ghcr.io, localhost:5000…")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
+import json
+import os
 import subprocess
 from dataclasses import dataclass, replace
 
 from kotasks.errors import GoError
+from kotasks.fsutil import file_digest, write_atomic
 
 _CONTROL = set(" \t\r\n\"`")
 
@@ -159,8 +162,18 @@ def parse_build_info(text: str) -> BuildInfo:
     return BuildInfo(go_version, path, main, tuple(deps), tuple(settings))
 
 
-def read_build_info(go: str, binary: str, in_image_path: str) -> BuildInfo:
-    """Return the build info of ``binary``, its host path shown as ``in_image_path``."""
+def _go_version_m(go: str, binary: str) -> str:
+    """``go version -m BINARY``'s output, remembered beside the binary for its bytes (a
+    rebase makes new SBOMs of unchanged binaries: no Go process for them)."""
+    memo = binary + ".buildinfo.json"
+    digest = file_digest(binary, os.stat(binary))
+    try:
+        with open(memo, encoding="utf-8") as f:
+            cached = json.load(f)
+        if cached["binary"] == digest:
+            return str(cached["text"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     try:
         done = subprocess.run([go, "version", "-m", binary], capture_output=True, check=False)
     except OSError as exc:
@@ -169,5 +182,12 @@ def read_build_info(go: str, binary: str, in_image_path: str) -> BuildInfo:
         raise GoError(f"go version -m {binary}: exit status {done.returncode}",
                       done.stderr.decode("utf-8", "replace"))
     text = done.stdout.decode("utf-8", "replace")
+    write_atomic(memo, json.dumps({"binary": digest, "text": text}).encode())
+    return text
+
+
+def read_build_info(go: str, binary: str, in_image_path: str) -> BuildInfo:
+    """Return the build info of ``binary``, its host path shown as ``in_image_path``."""
+    text = _go_version_m(go, binary)
     first, newline, body = text.partition("\n")
     return parse_build_info(first.replace(binary, in_image_path, 1) + newline + body)

@@ -46,8 +46,9 @@ _WARMED: set[str] = set()
 _WARMED_LOCK = threading.Lock()
 
 
-def _warm_up(modules: list[str]) -> None:
-    """Import what later steps need on a side thread while Go compiles.
+def warm_up(modules: list[str]) -> None:
+    """Import what later steps need on a side thread while Go compiles (or, for a rebase,
+    while the lock is resolved again).
 
     ``requests`` takes ~0.1 s to import and the SBOM libraries ~0.25 s; the go build
     leaves the interpreter idle that long. Only imports: no request is sent, since the build
@@ -89,7 +90,7 @@ def go_build(step: GoBuildStep, warm: list[str], task: Any) -> None:
     from kotasks.tasks.batching import BUILT, CACHED, cache_probe, current
 
     if warm:
-        _warm_up(warm)
+        warm_up(warm)
     batch, parallelism = current(step.target)
     if batch is None:
         probe = cache_probe(step)

@@ -121,10 +121,10 @@ def write_base_layout(path: Path, platforms: list[dict[str, str]] | None = None,
         root = _image(path, "linux", "amd64", marker=marker)
     else:
         entries = []
-        for p in platforms:
+        for p in platforms:  # a platform's own "marker" sets its image's apart
             desc = _image(path, p["os"], p["architecture"], p.get("variant", ""),
-                          p.get("os.version", ""), marker)
-            desc["platform"] = {k: v for k, v in p.items() if v}
+                          p.get("os.version", ""), p.get("marker", marker))
+            desc["platform"] = {k: v for k, v in p.items() if v and k != "marker"}
             entries.append(desc)
         if attestation:
             desc = _image(path, "unknown", "unknown", marker="attestation")
