@@ -101,6 +101,8 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ldflags", action="append", default=None, metavar="LDFLAGS",
                        help="ldflags for go build (repeatable; replace the .ko.yaml ones)")
     _flag(group, "--disable-optimizations", help="build with -gcflags 'all=-N -l'")
+    _flag(group, "--debug", help="add Delve and run the app under it, headless on :40000 "
+                                 "(linux/amd64, linux/arm64; implies --disable-optimizations)")
     group.add_argument("--image-label", action="append", default=None, metavar="KEY=VALUE",
                        help="a label for the image config (repeatable)")
     group.add_argument("--image-annotation", action="append", default=None,
@@ -245,7 +247,7 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "preserve_import_paths": args.preserve_import_paths,
         "base_import_paths": args.base_import_paths, "bare": args.bare,
         "jobs": args.jobs, "platform": args.platform or [], "ldflags": args.ldflags or [],
-        "disable_optimizations": args.disable_optimizations,
+        "disable_optimizations": args.disable_optimizations, "debug": args.debug,
         "image_label": args.image_label or [], "image_annotation": args.image_annotation or [],
         "image_user": args.image_user, "sbom": args.sbom, "sbom_dir": args.sbom_dir,
         "image_refs": args.image_refs, "report": args.report, "no_cache": args.no_cache,

@@ -53,6 +53,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "jobs": 0,
     "ldflags": [],
     "disable_optimizations": False,
+    "debug": False,
     "image_label": [],
     "image_annotation": [],
     "image_user": "",
@@ -112,6 +113,9 @@ class Settings:
     kodata_date_epoch: int | None
     ldflags: tuple[str, ...] = ()
     disable_optimizations: bool = False
+    #: --debug: Delve in the image on linux/amd64 and linux/arm64 (KOTASKS_DELVE_VERSION)
+    debug: bool = False
+    delve_version: str = "v1.27.2"
     image_labels: tuple[tuple[str, str], ...] = ()
     image_annotations: tuple[tuple[str, str], ...] = ()
     image_user: str = ""
@@ -211,6 +215,16 @@ def _cache_repo(opts: Mapping[str, Any], environ: Mapping[str, str], config: KoC
             parse_repository(str(value), where)
             return "" if opts["no_cache"] else str(value)
     return ""
+
+
+def _delve_version(environ: Mapping[str, str]) -> str:
+    from kotasks.gobuild.delve import DEFAULT_DELVE_VERSION
+
+    version = environ.get("KOTASKS_DELVE_VERSION", "") or DEFAULT_DELVE_VERSION
+    if not re.fullmatch(r"v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", version):
+        raise UserError(f"KOTASKS_DELVE_VERSION={version}: expected a Delve module version "
+                        "(v1.27.2)")
+    return version
 
 
 def _cache_timeout(environ: Mapping[str, str]) -> float:
@@ -382,7 +396,8 @@ def load_settings(workdir: str, options: Mapping[str, Any],
         source_date_epoch=_epoch(env, "SOURCE_DATE_EPOCH"),
         kodata_date_epoch=_epoch(env, "KO_DATA_DATE_EPOCH"),
         ldflags=_ldflags(_as_list(opts["ldflags"], "ldflags")),
-        disable_optimizations=bool(opts["disable_optimizations"]),
+        disable_optimizations=bool(opts["disable_optimizations"]) or bool(opts["debug"]),
+        debug=bool(opts["debug"]), delve_version=_delve_version(env),
         image_labels=_pairs(_as_list(opts["image_label"], "image_label"), "--image-label"),
         image_annotations=_pairs(_as_list(opts["image_annotation"], "image_annotation"),
                                  "--image-annotation"),

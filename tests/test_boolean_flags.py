@@ -14,7 +14,7 @@ from tests.support.project import run_kotasks
 #: ko's boolean flags of `ko build` (publish and build groups), as its docs spell them
 BUILD_FLAGS = ["--tag-only", "--push", "-L", "--local", "--insecure-registry", "-P",
                "--preserve-import-paths", "-B", "--base-import-paths", "--bare",
-               "--disable-optimizations"]
+               "--disable-optimizations", "--debug"]
 #: kotasks' own boolean flags follow the same rule
 OWN_FLAGS = ["--no-cache", "--offline"]
 APP = "example.com/hello/cmd/app"

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kotasks.gobuild.delve import DELVE_COMMENT, debug_entrypoint
 from kotasks.oci.descriptor import Descriptor, Platform
 from kotasks.oci.encoding import GO_ZERO_TIME, go_json
 from kotasks.oci.layer import LayerInfo
@@ -56,15 +57,17 @@ def _with_app_path(env: list[str], app_dir: str) -> list[str]:
 
 
 def ko_config(base_config: dict[str, Any], platform: Platform, kodata: LayerInfo,
-              binary: LayerInfo, opts: ImageOptions) -> dict[str, Any]:
-    """Return the new image config: ko's entrypoint, env, history, times and diff_ids."""
+              binary: LayerInfo, opts: ImageOptions, delve: LayerInfo | None = None
+              ) -> dict[str, Any]:
+    """Return the new image config: ko's entrypoint (Delve's, with ``delve``), env,
+    history, times and diff_ids."""
     config = copy.deepcopy(base_config)
     windows = platform.os == "windows"
     app_dir = "C:\\ko-app" if windows else "/ko-app"
     entrypoint = f"{app_dir}\\{opts.binary_name}" if windows else f"{app_dir}/{opts.binary_name}"
     inner = dict(config.get("config") or {})
     inner.pop("Cmd", None)
-    inner["Entrypoint"] = [entrypoint]
+    inner["Entrypoint"] = debug_entrypoint(entrypoint) if delve else [entrypoint]
     env = _with_app_path(list(inner.get("Env") or []), app_dir)
     env.append("KO_DATA_PATH=" + ("C:\\var\\run\\ko" if windows else "/var/run/ko"))
     inner["Env"] = env
@@ -86,17 +89,23 @@ def ko_config(base_config: dict[str, Any], platform: Platform, kodata: LayerInfo
         {"author": "ko", "created": rfc3339(opts.source_date_epoch), "created_by": created_by,
          "comment": f"go build output, at /ko-app/{opts.binary_name}"},
     ]
+    if delve:
+        config["history"].append({"author": "ko", "created": rfc3339(opts.source_date_epoch),
+                                  "created_by": created_by, "comment": DELVE_COMMENT})
     rootfs = dict(config.get("rootfs") or {"type": "layers"})
-    rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), kodata.diff_id, binary.diff_id]
+    rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), kodata.diff_id, binary.diff_id,
+                          *([delve.diff_id] if delve else [])]
     config["rootfs"] = rootfs
     return config
 
 
 def assemble_image(store: Layout, base: BaseImage, kodata: LayerInfo, binary: LayerInfo,
-                   opts: ImageOptions) -> Descriptor:
-    """Write the config and manifest blobs to the store; return the manifest's descriptor."""
+                   opts: ImageOptions, delve: LayerInfo | None = None) -> Descriptor:
+    """Write the config and manifest blobs to the store; return the manifest's descriptor
+    (with ``delve``, a debug image: Delve's layer last)."""
     manifest_type = base.manifest.media_type
-    config_bytes = go_json(ko_config(base.config, base.platform, kodata, binary, opts))
+    config_bytes = go_json(ko_config(base.config, base.platform, kodata, binary, opts,
+                                     delve))
     config_desc = Descriptor(config_media_type_for(manifest_type), store.put(config_bytes),
                              len(config_bytes))
     layer_type = layer_type_for(manifest_type)
@@ -105,6 +114,9 @@ def assemble_image(store: Layout, base: BaseImage, kodata: LayerInfo, binary: La
                          dict(kodata.annotations) or None),
               Descriptor(layer_type, binary.digest, binary.size,
                          dict(binary.annotations) or None)]
+    if delve:
+        layers.append(Descriptor(layer_type, delve.digest, delve.size,
+                                 dict(delve.annotations) or None))
     annotations = {**base.manifest.annotations, **dict(opts.annotations)}
     if not base.record.is_scratch:
         annotations[BASE_NAME] = base.record.name

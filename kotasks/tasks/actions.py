@@ -23,6 +23,7 @@ from kotasks.tasks.reporter import KotasksFailure
 if TYPE_CHECKING:
     from kotasks.baselock import LockedBase
     from kotasks.gobuild.image import ImageOptions
+    from kotasks.gobuild.toolchain import Toolchain
     from kotasks.oci.descriptor import Descriptor, Platform
     from kotasks.publish.target import PublishTarget
     from kotasks.settings import Settings
@@ -179,9 +180,20 @@ def fetch_base(store: str, state_dir: str, reference: str, insecure: bool,
 
 
 @guarded
+def build_delve_binary(tool: Toolchain, version: str, platform: Platform,
+                       environ: dict[str, str], target: str) -> None:
+    """Build Delve for a platform (for every debug image)."""
+    from kotasks.gobuild.delve import build_delve
+
+    build_delve(tool, version, platform, environ, target)
+
+
+@guarded
 def make_image(store: str, platform: Platform, options: ImageOptions, kodata: dict[str, Any],
-               layer: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    """Assemble one platform's image; return its manifest descriptor fields."""
+               layer: dict[str, Any], base: dict[str, Any],
+               delve: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble one platform's image (a debug image with ``delve``'s layer); return its
+    manifest descriptor fields."""
     from kotasks.baseimage import BaseRecord, base_for_platform
     from kotasks.gobuild.image import assemble_image
     from kotasks.oci.layer import LayerInfo
@@ -190,7 +202,8 @@ def make_image(store: str, platform: Platform, options: ImageOptions, kodata: di
     layout = Layout(store)
     base_image = base_for_platform(layout, BaseRecord.from_json(base), platform)
     desc = assemble_image(layout, base_image, LayerInfo.from_json(kodata),
-                          LayerInfo.from_json(layer), options)
+                          LayerInfo.from_json(layer), options,
+                          LayerInfo.from_json(delve) if delve else None)
     return _values(desc)
 
 

@@ -15,6 +15,7 @@ the chain there.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,11 @@ from doit.task import Task
 from doit.tools import timeout
 
 from kotasks.buildcache.spec import CacheSpec
+from kotasks.gobuild.delve import supports_delve
 from kotasks.gobuild.image import ImageOptions
 from kotasks.gobuild.kodata import allowed_root, kodata_inputs
 from kotasks.gobuild.toolchain import relevant_environment
+from kotasks.oci.descriptor import Platform
 from kotasks.oci.layer import ESTARGZ_FORMAT, LAYER_FORMAT
 from kotasks.oci.layout import Layout
 from kotasks.registry.reference import parse_reference
@@ -50,6 +53,8 @@ from kotasks.tasks.resolving import image_refs_task, resolve_tasks
 
 if TYPE_CHECKING:
     from kotasks.publish.dockerprobe import DockerProbe
+
+log = logging.getLogger("kotasks")
 
 
 def kodata_task_name(key: str, windows: bool) -> str:
@@ -197,19 +202,21 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
         kodata = kodata_task_name(build.key, windows)
         image = f"image:{suffix}"
         images.append(image)
+        delve = delve_layer_task_name(settings, platform) if debugs(settings, platform) else ""
         yield make_task({
             "name": image,
             "doc": f"image of {build.import_path} for {platform}",
             "actions": [(actions.make_image, [store, platform, options])],
             "getargs": {"kodata": (kodata, None), "layer": (f"layer:{suffix}", None),
-                        "base": (base, None)},
-            "task_dep": [kodata, f"layer:{suffix}", base],
+                        "base": (base, None), **({"delve": (delve, None)} if delve else {})},
+            "task_dep": [kodata, f"layer:{suffix}", base, *([delve] if delve else [])],
             "uptodate": [recipe(
                 platform=str(platform), import_path=build.import_path, name=build.binary_name,
                 labels=[list(p) for p in options.labels],
                 annotations=[list(p) for p in options.annotations], user=options.user,
                 source_date_epoch=settings.source_date_epoch,
-                kodata_date_epoch=settings.kodata_date_epoch),
+                kodata_date_epoch=settings.kodata_date_epoch, **({"debug": True} if delve
+                                                                 else {})),
                 blob_present(Layout(store))],
             "io": {"capture": False},
         }, parent)
@@ -218,6 +225,43 @@ def _platform_tasks(plan: Plan, build: PackageBuild, images: list[str],
             yield _sbom_task(plan, build, f"sbom:{suffix}", actions.make_image_sbom,
                              [plan.tool.go, binary, f"/ko-app/{build.binary_name}"], image,
                              _sbom_file(settings, build, platform.slug()), binary)
+
+
+def debugs(settings: Settings, platform: Platform) -> bool:
+    """Whether images for ``platform`` are debug images (``--debug``, where Delve runs)."""
+    return settings.debug and supports_delve(platform)
+
+
+def delve_layer_task_name(settings: Settings, platform: Platform) -> str:
+    """The task of Delve's layer for a platform (shared by every debug image)."""
+    return f"delvelayer:{settings.delve_version}@{platform}"
+
+
+def delve_tasks(plan: Plan, platform: Platform, parent: str) -> Iterator[Task]:
+    """Delve's binary and layer for one platform: built once per version and platform."""
+    settings = plan.settings
+    version = settings.delve_version
+    binary = os.path.join(settings.state_dir, "delve", version, platform.slug(), "dlv")
+    yield make_task({
+        "name": f"delve:{version}@{platform}",
+        "doc": f"build Delve {version} for {platform}",
+        "actions": [(actions.build_delve_binary, [plan.tool, version, platform,
+                                                  settings.environ, binary])],
+        "targets": [binary],
+        "uptodate": [recipe(version=version, platform=str(platform), go=plan.go_version)],
+        "io": {"capture": False},
+    }, parent)
+    yield make_task({
+        "name": delve_layer_task_name(settings, platform),
+        "doc": f"Delve {version} layer for {platform}",
+        "actions": [(actions.make_binary_layer, [settings.store_path, binary, "dlv", False, "",
+                                                 settings.estargz])],
+        "file_dep": [binary],
+        "uptodate": [recipe(**_layer_format(settings), name="dlv", windows=False,
+                            capability=""),
+                     blob_present(Layout(settings.store_path))],
+        "io": {"capture": False},
+    }, parent)
 
 
 def _index_task(plan: Plan, build: PackageBuild, images: list[str]) -> Task:
@@ -282,7 +326,8 @@ def package_tasks(plan: Plan, build: PackageBuild,
                     **{f"sbom_{i}": (name, None) for i, name in enumerate(sboms)}},
         "task_dep": [artifact, base, *sboms],
         "uptodate": uptodate,
-        "meta": {"kotasks": PUBLISH, "import_path": build.import_path},
+        "meta": {"kotasks": PUBLISH, "import_path": build.import_path,
+                 "debug": any(debugs(settings, p) for p in build.platforms)},
         "io": {"capture": False},
     })
 
@@ -296,10 +341,19 @@ def plan_tasks(plan: Plan, kubectl_verb: str = "apply") -> Iterator[Task]:
         from kotasks.publish.dockerprobe import DockerProbe
 
         probe = DockerProbe(plan.target.environ)
+    delves: set[Platform] = set()
     for build in plan.builds:
         if build.base_ref not in bases:
             bases.add(build.base_ref)
             yield base_task(plan, build.base_ref, f"build:{build.key}")
+        for platform in build.platforms:
+            if plan.settings.debug and platform not in delves:
+                delves.add(platform)
+                if debugs(plan.settings, platform):
+                    yield from delve_tasks(plan, platform, f"build:{build.key}")
+                else:
+                    log.info("kotasks: --debug: Delve runs on linux/amd64 and linux/arm64 "
+                             "only; images for %s are built without it", platform)
         yield from package_tasks(plan, build, probe)
     archives = list(archive_tasks(plan))
     yield from archives

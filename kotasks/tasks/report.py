@@ -1,14 +1,14 @@
 """``--report FILE``: what a run did, as JSON, for CI logs that parse it (ko-build/ko#406).
 
 Per image: its package, the printed reference, the repository, the digest (an index's per
-platform too), the tags, the registry retries its publishing took, the SBOMs, and every step
-of it with its status (``ran``, ``up to date``, ``failed``) and, for a step that ran, why:
-the recipe setting that changed (flags, ldflags, an environment variable, the platform…),
-the files that changed, the input step whose result changed (a new base image digest, a
-rebuilt layer), or a blob or published image that was gone; and for a ``go build`` that
-shared one Go process with others (a batch), the ``gobuild:`` steps of that batch. Steps
-that belong to no image (resolve, apply, archives) are listed too, and the failures with
-their reasons.
+platform too), the tags, whether it is a ``--debug`` image, the registry retries its
+publishing took, the SBOMs, and every step of it with its status (``ran``, ``up to date``,
+``failed``) and, for a step that ran, why: the recipe setting that changed (flags, ldflags,
+an environment variable, the platform…), the files that changed, the input step whose result
+changed (a new base image digest, a rebuilt layer), or a blob or published image that was
+gone; and for a ``go build`` that shared one Go process with others (a batch), the
+``gobuild:`` steps of that batch. Steps that belong to no image (resolve, apply, archives)
+are listed too, and the failures with their reasons.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def build_report(tasks: Mapping[str, Any], status: Mapping[str, str],
             "digest": values.get("digest", ""),
             "tags": values.get("tags", []),
             "retries": meta.get("retries", 0),
+            "debug": bool(meta.get("debug")),
             "platforms": {n.split("@", 1)[1]: (tasks[n].values or {}).get("digest", "")
                           for n in subtasks if n.startswith("image:")},
             "sboms": [{"subject": v.get("subject", ""), "digest": v.get("digest", ""),

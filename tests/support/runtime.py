@@ -59,6 +59,34 @@ def run_to_completion(layout_ref: str, workdir: Path, env: dict[str, str] | None
 
 
 @contextlib.contextmanager
+def running(layout_ref: str, workdir: Path) -> Iterator[Path]:
+    """Run the image's entrypoint in the background, in the host's network; yield its log."""
+    bundle = workdir / f"bundle-{uuid.uuid4().hex[:8]}"
+    umoci_unpack(layout_ref, bundle)
+    name = f"kt-{uuid.uuid4().hex[:12]}"
+    log_path = workdir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(_command(bundle, name, {}), stdout=log, stderr=log)
+    try:
+        yield log_path
+    finally:
+        _stop(proc, name)
+
+
+def _stop(proc: subprocess.Popen[bytes], name: str) -> None:
+    if shutil.which("runc"):
+        subprocess.run(["runc", "kill", name, "KILL"], capture_output=True)
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if shutil.which("runc"):
+        subprocess.run(["runc", "delete", "--force", name], capture_output=True)
+
+
+@contextlib.contextmanager
 def serving(layout_ref: str, workdir: Path) -> Iterator[str]:
     """Run an HTTP server image with ADDR on a free port; yield its base URL."""
     port = free_port()
@@ -81,13 +109,4 @@ def serving(layout_ref: str, workdir: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        if shutil.which("runc"):
-            subprocess.run(["runc", "kill", name, "KILL"], capture_output=True)
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if shutil.which("runc"):
-            subprocess.run(["runc", "delete", "--force", name], capture_output=True)
+        _stop(proc, name)
