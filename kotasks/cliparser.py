@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
     parser = argparse.ArgumentParser(
         prog="kotasks", description="ko's container-image builder for Go, as doit tasks")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list up-to-date steps")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also list each step: those that run (.  step) and those up to "
+                             "date (-- step)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     build = verbs.add_parser("build", aliases=["publish"],
                              help="build and publish images of Go main packages")

@@ -49,3 +49,4 @@ def test_completion_help_says_how_to_load_it(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "source <(kotasks completion zsh)" in done.stdout
     assert "Invoke-Expression" in done.stdout
+

@@ -1,9 +1,11 @@
 """doit reporter: progress and errors on stderr, only image references (or YAML) on stdout.
 
-Executed tasks are listed as ``. <task>`` lines on stderr; up-to-date ones are silent unless
-``KOTASKS_VERBOSE`` is set. A kotasks error is one ``kotasks: error: …`` line, followed once by
-its details (a compiler's output). At the end, each published reference is printed on stdout,
-whether its task ran now or was already up to date, in the order the tasks were asked for.
+Executed tasks are listed as ``. <task>`` lines on stderr (for the ``kotasks`` verbs only with
+``-v``, which sets ``KOTASKS_VERBOSE``: ko's log lines are what they print); up-to-date ones
+are silent unless ``KOTASKS_VERBOSE`` is set. A kotasks error is one ``kotasks: error: …``
+line, followed once by its details (a compiler's output). At the end, each published reference
+is printed on stdout, whether its task ran now or was already up to date, in the order the
+tasks were asked for.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class KotasksReporter(ConsoleReporter):
     #: doit's ``num_process`` and ``--always-execute`` (for planning batched go builds)
     jobs: int = 1
     always_execute: bool = False
+    #: ko's style (the ``kotasks`` verbs): doit's task lines only with ``-v``, and one line
+    #: for a run that did nothing; ``doit …`` keeps doit's task lines
+    ko_style: bool = False
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         super().__init__(sys.stderr, options)
@@ -86,7 +91,8 @@ class KotasksReporter(ConsoleReporter):
 
     def execute_task(self, task: Any) -> None:
         if task.actions and not task.name.startswith("_"):
-            self.write(f".  {task.name}\n")
+            if self._verbose or not self.ko_style:
+                self.write(f".  {task.name}\n")
             with self._lock:
                 if self.executed is not None:
                     self.executed.append(task.name)
@@ -126,6 +132,14 @@ class KotasksReporter(ConsoleReporter):
         else:
             text = f"kotasks: error: {task.name}: {fail.get_msg().strip()}\n"
         self.write(text)
+
+    def _say_nothing_to_do(self) -> None:
+        """ko's style: one line for a run in which every step was up to date."""
+        if self._failed or any(status == "ran" for status in self._status.values()):
+            return
+        images = sum(1 for task in self._ordered() if output_kind(task) == PUBLISH)
+        self.write(f"kotasks: nothing to do ({images} image{'s' * (images != 1)} up to "
+                   "date)\n")
 
     def runtime_error(self, msg: str) -> None:
         self.write(f"kotasks: error: {msg}\n")
@@ -167,6 +181,8 @@ class KotasksReporter(ConsoleReporter):
                 with open(task.values["output"], encoding="utf-8") as resolved:
                     self._stdout.write(resolved.read())
         self._stdout.flush()
+        if self.ko_style and self._status:
+            self._say_nothing_to_do()
         self._summarise()
         if self.report_path:
             write_report(self.report_path, build_report(self._tasks, self._status,

@@ -41,9 +41,10 @@ def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
               executed: list[str] | None = None, report: str = "") -> int:
     """Run the ``selected`` tasks of ``plan`` (and ``extra`` tasks made for this command);
     return doit's exit code (130 if interrupted). The names of the tasks that ran are
-    appended to ``executed``; ``report`` names the ``--report`` file."""
+    appended to ``executed``; ``report`` names the ``--report`` file. The run speaks as ko
+    (doit's task lines only with ``-v``)."""
     for attempt in range(2):
-        config = doit_config(state_dir, jobs, executed, report)
+        config = doit_config(state_dir, jobs, executed, report, ko_style=True)
         config["reporter"].last_attempt = attempt == 1
         config["reporter"].always_execute = force
         loader = PlanLoader([*plan_tasks(plan, kubectl_verb), *extra], config)

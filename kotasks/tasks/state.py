@@ -92,12 +92,12 @@ def prepare_state(state_dir: str) -> str:
 
 
 def doit_config(state_dir: str, jobs: int, executed: list[str] | None = None,
-                report: str = "") -> dict[str, Any]:
-    """The DOIT_CONFIG kotasks runs with (its reporter appends what ran to ``executed``, and
-    writes the ``--report`` file)."""
+                report: str = "", ko_style: bool = False) -> dict[str, Any]:
+    """The DOIT_CONFIG kotasks runs with (its reporter appends what ran to ``executed``,
+    writes the ``--report`` file, and with ``ko_style`` speaks as ko: see the reporter)."""
     reporter = type("RunReporter", (KotasksReporter,),
                     {"executed": executed, "report_path": report, "internal_errors": [],
-                     "corrupt_blobs": [], "jobs": max(1, jobs)})
+                     "corrupt_blobs": [], "jobs": max(1, jobs), "ko_style": ko_style})
     return {
         "backend": "sqlite3",
         "dep_file": prepare_state(state_dir),

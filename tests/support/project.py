@@ -72,9 +72,11 @@ def copy_module(source: Path, dest: Path) -> Path:
 
 
 def run_kotasks(cwd: Path, *args: str, env: dict[str, str] | None = None,
-                timeout: float = 300) -> Result:
-    """Run ``kotasks <args>`` in ``cwd``."""
-    proc = subprocess.run([sys.executable, "-m", "kotasks", *args], cwd=cwd,
+                timeout: float = 300, verbose: bool = True) -> Result:
+    """Run ``kotasks <args>`` in ``cwd`` (``verbose``: with ``-v``, so that the steps it ran
+    can be read from stderr; without, it speaks as ko)."""
+    proc = subprocess.run([sys.executable, "-m", "kotasks", *(["-v"] if verbose else []),
+                           *args], cwd=cwd,
                           env=build_env(env), capture_output=True, text=True, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
