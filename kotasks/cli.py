@@ -186,8 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    if words[:1] == ["delete"]:
-        return _kubectl_passthrough(words)
+    verb = next((i for i, word in enumerate(words) if not word.startswith("-")), len(words))
+    if words[verb:verb + 1] == ["delete"]:
+        return _kubectl_passthrough(words[verb:])
     own, kubectl_args = split_kubectl_args(words)
     args = parse_args(build_parser(), own)
     if args.verb == "version":

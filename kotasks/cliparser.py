@@ -234,7 +234,8 @@ def split_kubectl_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """For apply, create and run: our words, and kubectl's (everything after the first
     ``--``, as ko takes them)."""
     argv = list(argv)
-    if argv[:1] and argv[0] in (*KUBECTL_VERBS, "run") and "--" in argv:
+    verb = next((i for i, word in enumerate(argv) if not word.startswith("-")), len(argv))
+    if argv[verb:verb + 1] and argv[verb] in (*KUBECTL_VERBS, "run") and "--" in argv:
         cut = argv.index("--")
         return argv[:cut], argv[cut + 1:]
     return argv, []
