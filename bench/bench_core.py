@@ -46,6 +46,16 @@ def doit(root: Path, env: dict[str, str], *args: str) -> tuple[float, list[str]]
     return elapsed, EXECUTED.findall(proc.stderr)
 
 
+def kotasks(root: Path, env: dict[str, str], *args: str) -> float:
+    """Run ``kotasks ARGS`` in ``root``; return its wall time (a failure ends the benchmark)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "kotasks", *args], cwd=root, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"kotasks {' '.join(args)} failed:\n{proc.stderr}")
+    return time.perf_counter() - start
+
+
 def go_build_time(root: Path, env: dict[str, str], package: str) -> float:
     """Wall time of the same `go build` kotasks runs, for comparison."""
     out = Path(tempfile.mkdtemp()) / "out"

@@ -18,24 +18,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_core import kotasks  # noqa: E402
 from bench.bench_vs_ko import edit_main  # noqa: E402
 from tests.support.project import bench_env  # noqa: E402
 from tests.support.workspace import write_workspace  # noqa: E402
 
 
 def build(root: Path, env: dict[str, str], *extra: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "kotasks", "build", *extra, "./cmd/app3"],
-                          cwd=root, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"kotasks failed:\n{proc.stderr}")
-    return time.perf_counter() - start
+    return kotasks(root, env, "build", *extra, "./cmd/app3")
 
 
 def main() -> None:

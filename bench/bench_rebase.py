@@ -15,29 +15,19 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_core import kotasks  # noqa: E402
 from bench.bench_vs_ko import IMAGES  # noqa: E402
 from tests.support.images import push_base, write_base_layout  # noqa: E402
 from tests.support.project import bench_env  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
 from tests.support.workspace import write_workspace  # noqa: E402
-
-
-def kotasks(root: Path, env: dict[str, str], *args: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "kotasks", *args], cwd=root, env=env,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"kotasks {' '.join(args)} failed:\n{proc.stderr}")
-    return time.perf_counter() - start
 
 
 def main() -> None:
