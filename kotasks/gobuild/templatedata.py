@@ -10,7 +10,6 @@ import functools
 import json
 import logging
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from kotasks.errors import GoError
 from kotasks.gobuild.templates import Lookup
 from kotasks.gobuild.toolchain import Toolchain
+from kotasks.gobuild.vcs import git_output
 
 log = logging.getLogger("kotasks")
 _ZERO_COMMIT = {"Branch": "", "Tag": "", "ShortCommit": "", "FullCommit": "",
@@ -36,31 +36,25 @@ def rfc3339_local(epoch: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _git(directory: str, *args: str) -> str | None:
-    proc = subprocess.run(["git", "-c", "log.showSignature=false", *args], cwd=directory,
-                          capture_output=True, text=True, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else None
-
-
 @functools.cache
 def git_info(directory: str) -> dict[str, Any]:
     """ko's ``.Git`` values for the repository holding ``directory`` (defaults outside one)."""
-    if shutil.which("git") is None or _git(directory, "rev-parse", "--is-inside-work-tree") \
+    if shutil.which("git") is None or git_output(directory, "rev-parse", "--is-inside-work-tree") \
             != "true":
         log.warning("%s is not in a git repository; .Git template values are empty", directory)
         return dict(_ZERO_COMMIT)
-    full = _git(directory, "show", "--format=%H", "HEAD", "--quiet")
+    full = git_output(directory, "show", "--format=%H", "HEAD", "--quiet")
     if full is None:
         log.warning("%s: git repository has no commit; .Git template values are empty",
                     directory)
         return dict(_ZERO_COMMIT)
-    stamp = int(_git(directory, "show", "--format=%ct", "HEAD", "--quiet") or 0)
-    dirty = bool(_git(directory, "status", "--porcelain"))
-    branch = _git(directory, "rev-parse", "--abbrev-ref", "HEAD") or ""
+    stamp = int(git_output(directory, "show", "--format=%ct", "HEAD", "--quiet") or 0)
+    dirty = bool(git_output(directory, "status", "--porcelain"))
+    branch = git_output(directory, "rev-parse", "--abbrev-ref", "HEAD") or ""
     return {
         "Branch": branch.splitlines()[0] if branch else "",
-        "Tag": _git(directory, "describe", "--tags", "--abbrev=0", "HEAD") or "v0.0.0",
-        "ShortCommit": _git(directory, "show", "--format=%h", "HEAD", "--quiet") or "",
+        "Tag": git_output(directory, "describe", "--tags", "--abbrev=0", "HEAD") or "v0.0.0",
+        "ShortCommit": git_output(directory, "show", "--format=%h", "HEAD", "--quiet") or "",
         "FullCommit": full,
         "CommitDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
         "CommitTimestamp": stamp,

@@ -59,6 +59,13 @@ def vcs_inputs(workdir: str, environ: Mapping[str, str]) -> list[str]:
     return found
 
 
+def git_output(directory: str, *args: str) -> str | None:
+    """``git ARGS`` in ``directory``: its stripped output, or None if it failed."""
+    proc = subprocess.run(["git", "-c", "log.showSignature=false", *args], cwd=directory,
+                          capture_output=True, text=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 #: directories of the version control systems Go stamps besides git
 _OTHER_VCS = (".hg", ".svn", ".bzr", ".fossil", "_FOSSIL_")
 
@@ -89,16 +96,9 @@ def vcs_stamp(workdir: str, environ: Mapping[str, str], flags: Sequence[str] = (
     if found is None:
         return {}
     root = found[0]
-    env = {k: v for k, v in environ.items() if not k.startswith("GIT_")}
-
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
-                              env=env, check=False)
-        if proc.returncode != 0:
-            raise UnknownStamp(f"git {' '.join(args)} in {root}: {proc.stderr.strip()}")
-        return proc.stdout
-
-    status = git("status", "--porcelain")
-    head = git("-c", "log.showsignature=false", "log", "-1", "--format=%H:%ct").strip()
+    status = git_output(root, "status", "--porcelain")
+    head = git_output(root, "log", "-1", "--format=%H:%ct")
+    if status is None or not head:
+        raise UnknownStamp(f"git cannot tell the state of {root}")
     revision, _, seconds = head.partition(":")
     return {"revision": revision, "time": seconds, "modified": str(bool(status)).lower()}
