@@ -95,9 +95,17 @@ def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseR
         info = client.get_manifest(path, ref.identifier)
         store.put(info.data)
         digest, media_type = info.digest, media_type_of(info.data, info.media_type)
-    log.info("Using base %s@%s", ref if not ref.digest else ref.repository, digest)
     return BaseRecord(reference, annotation_name(ref), ref.registry, path, digest, media_type,
                       insecure)
+
+
+def announce_base(record: BaseRecord, import_path: str) -> None:
+    """ko's ``Using base <ref>@<digest> for <import path>`` line (the digest not repeated
+    for a digest reference; no line for ``scratch``, which is not fetched)."""
+    ref = None if record.is_scratch else parse_base(record.reference, "base image")
+    if ref is not None:
+        shown = str(ref) if ref.digest else f"{ref}@{record.digest}"
+        log.info("Using base %s for %s", shown, import_path)
 
 
 def resolve_locked(store: Layout, reference: str, locked: LockedBase,

@@ -206,6 +206,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
         print("\n".join(describe_last_run(STATE_DIR)))
         return 0
+    if getattr(args, "no_progress", False):
+        os.environ["KOTASKS_NO_PROGRESS"] = "1"
     setup_logging()
     install_sigterm_handler()
     if args.verbose:

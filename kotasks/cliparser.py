@@ -124,6 +124,8 @@ def _add_build_flags(parser: argparse.ArgumentParser) -> None:
     _flag(own, "--no-cache", help="do not use the build cache (KOTASKS_CACHE_REPO) this run")
     _flag(own, "--offline", help="no network: anything not in .kotasks/ (see kotasks lock "
                                  "--fetch) is an error (KOTASKS_OFFLINE=1)")
+    _flag(own, "--no-progress", help="no live view of the run on a terminal, only the log "
+                                     "lines (KOTASKS_NO_PROGRESS=1; off anyway with CI=true)")
 
 
 def _add_file_flags(parser: argparse.ArgumentParser) -> None:

@@ -1,80 +1,138 @@
-"""Live progress: bars on a terminal (bytes sent per blob, and in all), nothing of the sort
-through a pipe, and stdout exactly the references either way."""
+"""The live view: on a terminal (tmux), one view of the whole run while it goes, gone at the
+end, leaving the same lines a piped run prints; nothing of it through a pipe, with
+``CI=true`` or with ``--no-progress`` (under ``script``: a terminal, and no escape codes)."""
 
 from __future__ import annotations
 
 import os
-import pty
+import re
+import shlex
+import shutil
 import subprocess
 import sys
-import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kotasks import progress
 from tests.support.faultproxy import Fault, FaultProxy, start_fault_proxy
-from tests.support.project import build_env
+from tests.support.project import EXAMPLES, build_env, copy_module
 from tests.support.registry import Registry
 
-pytestmark = pytest.mark.slow
+BUILD = ["build", "./cmd/app", "./cmd/worker", "--platform=linux/amd64,linux/arm64"]
+DONE = "kotasks-test-exit="
 
 
 @pytest.fixture
 def slow_proxy(registry: Registry) -> Iterator[FaultProxy]:
-    """Every upload answered half a second late, so that there is progress to show."""
+    """The registry, each upload answered half a second late: there are bytes in flight."""
     started = start_fault_proxy(registry.host,
                                 [Fault(r"^PUT /v2/.+/blobs/uploads/", delay=0.5, times=-1)])
     yield started
     started.stop()
 
 
-def build(module: Path, repo: str, terminal: bool) -> tuple[str, str]:
-    """Run a build with stderr on a pseudo-terminal (or a pipe); return (stdout, stderr)."""
-    env = build_env({"KO_DOCKER_REPO": repo, "TERM": "xterm", "COLUMNS": "120"})
-    argv = [sys.executable, "-m", "kotasks", "build", "./cmd/app", "./cmd/worker"]
-    if not terminal:
-        proc = subprocess.run(argv, cwd=module, env=env, capture_output=True, text=True,
-                              timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout, proc.stderr
-    master, slave = pty.openpty()
-    with subprocess.Popen(argv, cwd=module, env=env, stdout=subprocess.PIPE, stderr=slave,
-                          text=True) as proc:
-        os.close(slave)
-        chunks: list[bytes] = []
-
-        def read() -> None:
-            while True:
-                try:
-                    data = os.read(master, 1 << 16)
-                except OSError:  # EIO: the other side is closed
-                    return
-                if not data:
-                    return
-                chunks.append(data)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        stdout = proc.stdout.read() if proc.stdout else ""
-        assert proc.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")
-        reader.join(10)
-    os.close(master)
-    return stdout, b"".join(chunks).decode(errors="replace")
+def slow_go(directory: Path) -> Path:
+    """A ``KO_GO_PATH`` that waits a second before each ``go build``, so that builds are in
+    flight long enough to be seen."""
+    script = directory / "slow-go"
+    script.write_text(f'#!/bin/sh\n[ "$1" = build ] && sleep 1\n'
+                      f'exec {shlex.quote(shutil.which("go") or "go")} "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
-def test_progress_on_a_terminal_and_not_through_a_pipe(hello: Path, slow_proxy: FaultProxy
-                                                       ) -> None:
-    shown_out, shown_err = build(hello, f"{slow_proxy.host}/tty", terminal=True)
-    plain_out, plain_err = build(hello, f"{slow_proxy.host}/pipe", terminal=False)
-    assert "→ tty/app-" in shown_err and "\x1b[" in shown_err  # a live bar per blob
-    assert "all blobs" in shown_err and "kB" in shown_err  # the overall line, in bytes
-    assert "→" not in plain_err and "\x1b[" not in plain_err
-    # ko's lines, not doit's task lines (those need -v)
-    for err in (plain_err, shown_err):
-        assert "Published " in err and ".  build:" not in err
-    assert shown_out.replace("/tty/", "/x/").split("@")[0] == \
-        plain_out.replace("/pipe/", "/x/").split("@")[0]
-    for out in (shown_out, plain_out):
-        lines = out.splitlines()
-        assert len(lines) == 2 and all("@sha256:" in line for line in lines)
+def command(module: Path, env: dict[str, str], *extra: str) -> str:
+    """A shell command line running kotasks' build in ``module`` with ``env``."""
+    assigned = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    argv = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "kotasks", *BUILD, *extra])
+    return f"cd {shlex.quote(str(module))} && env -i {assigned} {argv}"
+
+
+class Tmux:
+    """A tmux server of the test's own, with one wide window running a command."""
+
+    def __init__(self, socket: Path, shell_command: str) -> None:
+        self.base = ["tmux", "-S", str(socket)]
+        subprocess.run([*self.base, "-f", "/dev/null", "new-session", "-d", "-x", "250",
+                        "-y", "80", f"{shell_command}; echo {DONE}$?; sleep 600"], check=True)
+
+    def screen(self) -> list[str]:
+        """The window's lines, its scrollback included, without the trailing blank ones."""
+        shown = subprocess.run([*self.base, "capture-pane", "-p", "-J", "-S", "-"],
+                               check=True, capture_output=True, text=True).stdout
+        return shown.rstrip("\n").splitlines()
+
+    def kill(self) -> None:
+        subprocess.run([*self.base, "kill-server"], check=False, capture_output=True)
+
+
+@pytest.mark.slow
+def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
+        tmp_path: Path, slow_proxy: FaultProxy) -> None:
+    env = build_env({"KO_DOCKER_REPO": f"{slow_proxy.host}/live", "TERM": "xterm",
+                     "KO_GO_PATH": str(slow_go(tmp_path))})
+    tmux = Tmux(tmp_path / "tmux.sock",
+                command(copy_module(EXAMPLES / "hello", tmp_path / "tty"), env))
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 300
+        screen = tmux.screen()
+        while not any(line.startswith(DONE) for line in screen):
+            assert time.monotonic() < deadline, "\n".join(screen)
+            seen += [line for line in screen if "go builds" in line or line.startswith("  ")]
+            time.sleep(0.05)
+            screen = tmux.screen()
+    finally:
+        tmux.kill()
+    # while it ran: the steps counted (2 images for 2 platforms), the builds in flight named
+    assert any(line.startswith("  building example.com/hello/cmd/") and " for linux/" in line
+               for line in seen), seen
+    counts = [line.split(" s · ", 1)[1] for line in seen if " s · go builds " in line]
+    assert any(c.startswith(tuple(f"go builds {n}/4 · layers " for n in range(4)))
+               and " · images " in c and c.endswith(" · published 0/2") for c in counts), seen
+    assert any(re.match(r"  sent [\d.]+ (bytes|kB|MB) of [\d.]+ [kM]B · [\d.]+ (bytes|kB|MB)/s",
+                        line)
+               for line in seen), [line for line in seen if "sent" in line]
+    # at the end: the view is gone, and the screen holds what a piped run prints
+    piped = subprocess.run(
+        ["sh", "-c", command(copy_module(EXAMPLES / "hello", tmp_path / "piped"), env)],
+        capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert "\x1b" not in piped.stderr and "go builds" not in piped.stderr
+    assert screen[-1] == f"{DONE}0"
+    final = [line for line in screen[:-1] if line.strip()]
+    assert not [line for line in final if "go builds" in line or "  building" in line], final
+    assert Counter(final) == Counter(piped.stderr.splitlines() + piped.stdout.splitlines())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("off", [{"CI": "true"}, {"KOTASKS_NO_PROGRESS": "1"}, {}],
+                         ids=["CI=true", "KOTASKS_NO_PROGRESS", "--no-progress"])
+def test_no_escape_codes_on_a_terminal_with_ci_or_no_progress(
+        tmp_path: Path, registry: Registry, off: dict[str, str]) -> None:
+    env = build_env({"KO_DOCKER_REPO": f"{registry.host}/plain", "TERM": "xterm", **off})
+    module = copy_module(EXAMPLES / "hello", tmp_path / "hello")
+    line = command(module, env, *([] if off else ["--no-progress"]))
+    # script(1) runs it on a pseudo-terminal and copies all it wrote to stdout
+    proc = subprocess.run(["script", "-q", "-e", "-c", line, "/dev/null"],
+                          capture_output=True, timeout=300)
+    output = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, output
+    assert "Building example.com/hello/cmd/app for linux/arm64" in output
+    assert "\x1b" not in output and "go builds" not in output
+
+
+def test_the_view_is_wanted_only_on_a_terminal_outside_ci(tmp_path: Path) -> None:
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w") as terminal, open(tmp_path / "file", "w") as file:
+        assert progress.wanted(terminal, {})
+        assert progress.wanted(terminal, {"CI": "false"})
+        assert not progress.wanted(terminal, {"CI": "true"})
+        assert not progress.wanted(terminal, {"KOTASKS_NO_PROGRESS": "1"})
+        assert not progress.wanted(terminal, {"KOTASKS_QUIET": "1"})
+        assert not progress.wanted(file, {})
+    os.close(leader)

@@ -18,8 +18,9 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
+from kotasks import progress
 from kotasks.fsutil import same_content
-from kotasks.gobuild.build import BuildRequest, seed_output
+from kotasks.gobuild.build import BuildRequest, announce_build, seed_output
 from kotasks.gobuild.toolchain import Toolchain
 from kotasks.settings import check_no_toolexec
 
@@ -76,11 +77,12 @@ def build_batch(tool: Toolchain, requests: Sequence[BuildRequest], outdir: str,
         raise ValueError("build_batch: the requests differ in more than their package")
     check_no_toolexec(first.flags, first.env.get("GOFLAGS", ""), "go build flags")
     for request, binary in zip(requests, previous, strict=True):
-        log.info("Building %s for %s", request.import_path, request.platform)
+        announce_build(request)
         seed_output(binary, _output(outdir, request))
     packages = [r.import_path for r in requests]
-    proc = tool.run(first.argv(tool.go, outdir + os.sep, packages, parallelism),
-                    cwd=first.workdir, env=first.env)
+    with progress.building(*(f"{r.import_path} for {r.platform}" for r in requests)):
+        proc = tool.run(first.argv(tool.go, outdir + os.sep, packages, parallelism),
+                        cwd=first.workdir, env=first.env)
     if proc.returncode != 0:
         log.debug("kotasks: batched go build of %d packages failed:\n%s", len(packages),
                   (proc.stderr + proc.stdout).decode(errors="replace").rstrip())

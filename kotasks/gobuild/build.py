@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kotasks import progress
 from kotasks.errors import GoError
 from kotasks.fsutil import same_content
 from kotasks.gobuild.toolchain import Toolchain
+from kotasks.gobuild.vcs import git_info_warning
 from kotasks.oci.descriptor import Platform
 from kotasks.settings import check_no_toolexec
 
@@ -55,6 +57,15 @@ def _sets_parallelism(flags: Sequence[str]) -> bool:
     return any(f in ("-p", "--p") or f.startswith(("-p=", "--p=")) for f in flags)
 
 
+def announce_build(request: BuildRequest) -> None:
+    """ko's lines before a go build: git's warning where it has no repository, then
+    ``Building <import path> for <platform>``."""
+    warning = git_info_warning(request.workdir)
+    # one record: parallel builds' lines do not interleave
+    log.info("%sBuilding %s for %s", f"{warning}\n" if warning else "", request.import_path,
+             request.platform)
+
+
 def build_binary(tool: Toolchain, request: BuildRequest, target: str | os.PathLike[str],
                  parallelism: int = 0, announce: bool = True) -> bool:
     """Build into ``target``; return whether its bytes changed.
@@ -71,9 +82,10 @@ def build_binary(tool: Toolchain, request: BuildRequest, target: str | os.PathLi
     try:
         seed_output(target, tmp)
         if announce:
-            log.info("Building %s for %s", request.import_path, request.platform)
-        proc = tool.run(request.argv(tool.go, tmp, parallelism=parallelism),
-                        cwd=request.workdir, env=request.env)
+            announce_build(request)
+        with progress.building(f"{request.import_path} for {request.platform}"):
+            proc = tool.run(request.argv(tool.go, tmp, parallelism=parallelism),
+                            cwd=request.workdir, env=request.env)
         if proc.returncode != 0:
             output = (proc.stderr + proc.stdout).decode(errors="replace").rstrip()
             raise GoError(f"go build {request.import_path} for {request.platform} failed",

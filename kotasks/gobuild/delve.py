@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from kotasks import progress
 from kotasks.errors import GoError
 from kotasks.gobuild.build import install_binary
 from kotasks.gobuild.toolchain import Toolchain, build_environment
@@ -57,12 +58,13 @@ def build_delve(tool: Toolchain, version: str, platform: Platform,
                  [tool.go, "get", f"{DELVE_PACKAGE}@{version}"],
                  [tool.go, "build", "-trimpath", "-ldflags=-s -w", "-o",
                   os.path.join(work, "dlv"), DELVE_PACKAGE]]
-        for argv in steps:
-            proc = tool.run(argv, cwd=work, env=env)
-            if proc.returncode != 0:
-                output = (proc.stderr + proc.stdout).decode(errors="replace").rstrip()
-                raise GoError(f"building Delve {version} for {platform} failed "
-                              f"({' '.join(argv[1:3])})", output)
+        with progress.building(f"Delve {version} for {platform}"):
+            for argv in steps:
+                proc = tool.run(argv, cwd=work, env=env)
+                if proc.returncode != 0:
+                    output = (proc.stderr + proc.stdout).decode(errors="replace").rstrip()
+                    raise GoError(f"building Delve {version} for {platform} failed "
+                                  f"({' '.join(argv[1:3])})", output)
         install_binary(os.path.join(work, "dlv"), target)
     finally:
         with contextlib.suppress(OSError):

@@ -40,8 +40,7 @@ def rfc3339_local(epoch: int) -> str:
 def git_info(directory: str) -> dict[str, Any]:
     """ko's ``.Git`` values for the repository holding ``directory`` (defaults outside one)."""
     if shutil.which("git") is None or git_output(directory, "rev-parse", "--is-inside-work-tree") \
-            != "true":
-        log.warning("%s is not in a git repository; .Git template values are empty", directory)
+            != "true":  # each build says so, as in ko (build.announce_build)
         return dict(_ZERO_COMMIT)
     full = git_output(directory, "show", "--format=%H", "HEAD", "--quiet")
     if full is None:

@@ -4,6 +4,7 @@ the stamp itself."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 
@@ -22,6 +23,15 @@ def git_dir(workdir: str) -> tuple[str, str] | None:
         if parent == directory:
             return None
         directory = parent
+
+
+def git_info_warning(workdir: str) -> str:
+    """ko's warning before a build whose directory git cannot describe ("" if it can)."""
+    if shutil.which("git") is None:
+        return "git not present in PATH. Git info will not be available"
+    if git_dir(workdir) is None:
+        return "current folder is not a git repository. Git info will not be available"
+    return ""
 
 
 def repo_root(workdir: str) -> str:

@@ -65,12 +65,13 @@ def local_image(target: PublishTarget, store: Layout, root: Descriptor, import_p
     return local, ArchiveImage(parts, (digest_tag,))
 
 
-def shown_as_sent(chunks: Iterable[bytes], archive: ArchiveImage, what: str,
+def shown_as_sent(chunks: Iterable[bytes], archive: ArchiveImage,
                   omit: frozenset[str] = frozenset()) -> Iterator[bytes]:
-    """Pass the archive's chunks on, counting them on a progress bar (on a terminal)."""
+    """Pass the archive's chunks on, counting them as sent in the live view (on a
+    terminal)."""
     total = archive.parts.config.size + sum(layer.size for layer in archive.parts.layers
                                             if layer.digest not in omit)
-    with progress.transfer(what, total) as shown:
+    with progress.transfer(total) as shown:
         for chunk in chunks:
             shown.advance(len(chunk))
             yield chunk
@@ -99,15 +100,15 @@ def publish_daemon(target: PublishTarget, store: Layout, root: Descriptor, impor
         log.info("Loading %s", local.digest_tag)
         omit = held_base_layers(engine, store, base)
         try:
-            engine.load(shown_as_sent(docker_archive(store, [archive], omit), archive,
-                                      f"load {local.name}", omit), local.digest_tag)
+            engine.load(shown_as_sent(docker_archive(store, [archive], omit), archive, omit),
+                        local.digest_tag)
         except DaemonError:
             if not omit:
                 raise
             log.info("kotasks: the daemon wants every layer of %s: loading them all",
                      local.digest_tag)
-            engine.load(shown_as_sent(docker_archive(store, [archive]), archive,
-                                      f"load {local.name}"), local.digest_tag)
+            engine.load(shown_as_sent(docker_archive(store, [archive]), archive),
+                        local.digest_tag)
         log.info("Loaded %s", local.digest_tag)
         held = [local.digest_tag]
     elif local.digest_tag not in held:

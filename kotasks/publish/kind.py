@@ -51,8 +51,7 @@ def publish_kind(target: PublishTarget, store: Layout, root: Descriptor, import_
         if local.digest_tag not in images:
             log.info("Loading %s into %s", local.digest_tag, node)
             ctr(node, "import", "--all-platforms", "-",
-                stdin=shown_as_sent(docker_archive(store, [archive]), archive,
-                                    f"load {local.name} into {node}"))
+                stdin=shown_as_sent(docker_archive(store, [archive]), archive))
             log.info("Loaded %s into %s", local.digest_tag, node)
         target_digest = images.get(local.digest_tag)
         for name in local.names[1:]:

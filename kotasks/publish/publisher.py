@@ -7,6 +7,7 @@ one's reference is the one printed.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import threading
@@ -27,6 +28,8 @@ _noted: set[str] = set()
 _noted_lock = threading.Lock()
 
 Sink = Callable[[PublishTarget, Layout, Descriptor, str, BaseRecord | None], dict[str, Any]]
+#: what the registry sink pushes beside an image (its SBOMs), given the image's name
+Attach = Callable[[str], None]
 
 
 def _note_embedded_default(path: str, example: str) -> None:
@@ -52,12 +55,15 @@ def publish_layout(target: PublishTarget, store: Layout, root: Descriptor, impor
 
 
 def publish_registry(target: PublishTarget, store: Layout, root: Descriptor,
-                     import_path: str, base: BaseRecord | None) -> dict[str, Any]:
-    """The registry sink: push, then ko's printed form."""
+                     import_path: str, base: BaseRecord | None,
+                     attach: Attach | None = None) -> dict[str, Any]:
+    """The registry sink: push (with ``attach``, the SBOMs, once the image is there), then
+    ko's printed form."""
     from kotasks.publish.registry import push, registry_reference
 
     name = target.registry_name(import_path)
-    push(store, root, name, target.tags, base, target.insecure, target.jobs)
+    push(store, root, name, target.tags, base, target.insecure, target.jobs,
+         (lambda: attach(name)) if attach is not None else None)
     return {"ref": registry_reference(name, target.tags, root.digest, target.tag_only),
             "repository": str(parse_repository(name, "image name"))}
 
@@ -91,14 +97,17 @@ def _sink(kind: str) -> Sink:
 
 
 def publish(target: PublishTarget, store: Layout, root: Descriptor, import_path: str,
-            base: BaseRecord | None) -> dict[str, Any]:
-    """Publish ``root`` to every sink in order; return the last sink's values: ``ref``,
-    ``digest``, ``repository`` (fully qualified) and an index's ``children``."""
+            base: BaseRecord | None, attach: Attach | None = None) -> dict[str, Any]:
+    """Publish ``root`` to every sink in order (``attach`` runs with the registry push);
+    return the last sink's values: ``ref``, ``digest``, ``repository`` (fully qualified)
+    and an index's ``children``."""
     children = ([c.digest for c in parse_index(store.read(root.digest)).manifests]
                 if root.media_type in INDEXES else [])
     values: dict[str, Any] = {}
     for kind in target.sinks:
+        sink = (functools.partial(publish_registry, attach=attach)
+                if kind == Destination.REGISTRY else _sink(kind))
         values = {"digest": root.digest, "children": children, "tags": list(target.tags),
                   "repository": target.registry_name(import_path),
-                  **_sink(kind)(target, store, root, import_path, base)}
+                  **sink(target, store, root, import_path, base)}
     return values

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from kotasks.baseimage import BaseRecord
@@ -64,9 +64,13 @@ def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, stor
 
 
 def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
-         base: BaseRecord | None, insecure: bool = False, jobs: int = 4) -> None:
-    """Push the artifact ``root`` (image or index) from ``store`` to ``name`` under ``tags``."""
+         base: BaseRecord | None, insecure: bool = False, jobs: int = 4,
+         attach: Callable[[], None] | None = None) -> None:
+    """Push the artifact ``root`` (image or index) from ``store`` to ``name`` under ``tags``,
+    and with ``attach`` what goes beside it (its SBOMs), with ko's lines: ``Publishing``
+    the first tag, ``Tagging`` each further one, ``Published`` the digest at the end."""
     repo = parse_repository(name, "image name")
+    log.info("Publishing %s:%s", name, tags[0])
     client = client_for(repo.registry, insecure)
     parts = image_parts(store.read, root)
     if base is not None and base.is_scratch:
@@ -89,7 +93,10 @@ def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
     data = store.read(root.digest)
     # by digest first: a failure before the tags never leaves a tag on a half-pushed image
     client.put_manifest(repo.path, root.digest, data, root.media_type)
-    for tag in tags:
-        log.info("Publishing %s:%s", name, tag)
+    for number, tag in enumerate(tags):
+        if number:
+            log.info("Tagging %s:%s", name, tag)
         client.put_manifest(repo.path, tag, data, root.media_type)
+    if attach is not None:
+        attach()
     log.info("Published %s@%s", name, root.digest)

@@ -295,4 +295,4 @@ class BlobUpload:
         self.offset = said
 
     def _shown(self) -> Transfer:
-        return progress.transfer(f"{self.digest[7:19]} → {self.repository}", self.size)
+        return progress.transfer(self.size)

@@ -230,23 +230,25 @@ def publish_artifact(store: str, target: PublishTarget, import_path: str,
     reference, what was published (an index's children too) and where. The registry
     retries it took go to ``task.meta["retries"]`` (for ``--report``, not the values: they
     are not content)."""
-    from kotasks.baseimage import BaseRecord
+    from kotasks.baseimage import BaseRecord, announce_base
     from kotasks.oci.layout import Layout
     from kotasks.publish.publisher import publish
     from kotasks.publish.sbom import SbomRecord, push_sboms
     from kotasks.registry.retry import counting
-    from kotasks.settings import Destination
 
     layout = Layout(store)
+    record = BaseRecord.from_json(base)
+    announce_base(record, import_path)
+    records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
+               for _, v in sorted(sboms.items())]
+
+    def attach(name: str) -> None:  # pushed with the image, before ko's "Published" line
+        push_sboms(layout, name, records, target.insecure, cosign_repository)
+
     with counting() as count:
         try:
-            values = publish(target, layout, _descriptor(artifact), import_path,
-                             BaseRecord.from_json(base))
-            if Destination.REGISTRY in target.sinks and sboms:
-                records = [SbomRecord(v["subject"], v["digest"], v["media_type"])
-                           for _, v in sorted(sboms.items())]
-                push_sboms(layout, target.registry_name(import_path), records,
-                           target.insecure, cosign_repository)
+            values = publish(target, layout, _descriptor(artifact), import_path, record,
+                             attach if records else None)
         finally:
             task.meta["retries"] = count.retries
     return values

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import Counter
 from typing import Any
 
 from doit.exceptions import BaseFail, TaskError, TaskFailed, UnmetDependency
@@ -39,6 +40,31 @@ class KotasksFailure(TaskFailed):
 def output_kind(task: Any) -> str:
     """The kind of stdout output a task produces (``publish``, ``resolve`` or '')."""
     return str((getattr(task, "meta", None) or {}).get("kotasks", ""))
+
+
+#: the live view's kinds of step, by task name prefix
+_STEP_PREFIXES = {"gobuild:": "build", "layer:": "layer", "image:": "image"}
+
+
+def step_kind(task: Any) -> str:
+    """The live view's kind of step a task is (:data:`kotasks.progress.STEPS`), or ''."""
+    if output_kind(task) == PUBLISH:
+        return "publish"
+    return next((kind for prefix, kind in _STEP_PREFIXES.items()
+                 if task.name.startswith(prefix)), "")
+
+
+def planned_steps(tasks: dict[str, Any], selected: list[str]) -> Counter[str]:
+    """How many steps of each kind the ``selected`` tasks need (run or up to date)."""
+    seen: set[str] = set()
+    stack = list(selected)
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in tasks:
+            continue
+        seen.add(name)
+        stack.extend([*tasks[name].task_dep, *tasks[name].setup_tasks])
+    return Counter(kind for name in seen if (kind := step_kind(tasks[name])))
 
 
 class KotasksReporter(ConsoleReporter):
@@ -85,12 +111,14 @@ class KotasksReporter(ConsoleReporter):
         the run's batched ``go build`` (see :mod:`kotasks.tasks.batching`)."""
         self._tasks = tasks
         self._selected = list(selected_tasks)
+        progress.expect(planned_steps(tasks, self._selected))
         if Globals.dep_manager is not None:
             self._batches = open_batches(tasks, self._selected, Globals.dep_manager,
                                          self.jobs, self.always_execute)
 
     def execute_task(self, task: Any) -> None:
         if task.actions and not task.name.startswith("_"):
+            progress.step_started()
             if self._verbose or not self.ko_style:
                 self.write(f".  {task.name}\n")
             with self._lock:
@@ -101,7 +129,11 @@ class KotasksReporter(ConsoleReporter):
                     self._causes[task.name] = reasons(task, ran)
                 self._status[task.name] = "ran"
 
+    def add_success(self, task: Any) -> None:
+        progress.step_done(step_kind(task))
+
     def skip_uptodate(self, task: Any) -> None:
+        progress.step_done(step_kind(task))
         with self._lock:
             self._status[task.name] = "up to date"
         if self._verbose and task.actions:
@@ -111,6 +143,7 @@ class KotasksReporter(ConsoleReporter):
         self.write(f"!! {task.name}\n")
 
     def add_failure(self, task: Any, fail: BaseFail) -> None:
+        progress.step_done(step_kind(task))
         with self._lock:
             self._status[task.name] = "failed"
         if isinstance(fail, UnmetDependency):  # its cause was reported where it happened

@@ -49,7 +49,7 @@ def setup_logging() -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if os.environ.get("KOTASKS_QUIET") else logging.INFO)
-    progress.enable(sys.stderr.isatty() and not os.environ.get("KOTASKS_QUIET"))
+    progress.set_from_environment()
     logger.propagate = False
 
 
