@@ -11,6 +11,7 @@ terminal nothing changes: the log lines, and no control characters. stdout is ne
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -111,6 +112,7 @@ def _show() -> None:
 
         _live = live = Live(_View(), console=Console(file=sys.stderr), transient=True,
                             refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
+    atexit.register(stop)  # however the process ends, the view goes and the cursor is back
     live.start()  # outside the lock: rich's refresh takes it to read the counts
 
 

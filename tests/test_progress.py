@@ -35,11 +35,11 @@ def slow_proxy(registry: Registry) -> Iterator[FaultProxy]:
     started.stop()
 
 
-def slow_go(directory: Path) -> Path:
-    """A ``KO_GO_PATH`` that waits a second before each ``go build``, so that builds are in
-    flight long enough to be seen."""
+def slow_go(directory: Path, seconds: int = 1) -> Path:
+    """A ``KO_GO_PATH`` that waits ``seconds`` before each ``go build``, so that builds are
+    in flight long enough to be seen."""
     script = directory / "slow-go"
-    script.write_text(f'#!/bin/sh\n[ "$1" = build ] && sleep 1\n'
+    script.write_text(f'#!/bin/sh\n[ "$1" = build ] && sleep {seconds}\n'
                       f'exec {shlex.quote(shutil.which("go") or "go")} "$@"\n')
     script.chmod(0o755)
     return script
@@ -57,8 +57,30 @@ class Tmux:
 
     def __init__(self, socket: Path, shell_command: str) -> None:
         self.base = ["tmux", "-S", str(socket)]
+        # bash: after a Ctrl-C the command handles, it goes on to say the exit status
+        line = f"{shell_command}; echo {DONE}$?; sleep 600"
         subprocess.run([*self.base, "-f", "/dev/null", "new-session", "-d", "-x", "250",
-                        "-y", "80", f"{shell_command}; echo {DONE}$?; sleep 600"], check=True)
+                        "-y", "80", f"bash -c {shlex.quote(line)}"], check=True)
+
+    def wait_for(self, seen: list[str], *marks: str) -> list[str]:
+        """Poll the screen until a line starts with one of ``marks``, keeping in ``seen``
+        the view's lines on the way; return the last screen."""
+        deadline = time.monotonic() + 300
+        while True:
+            screen = self.screen()
+            if any(line.startswith(marks) for line in screen):
+                return screen
+            assert time.monotonic() < deadline, "\n".join(screen)
+            seen += [line for line in screen if "go builds" in line or line.startswith("  ")]
+            time.sleep(0.05)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", *keys], check=True)
+
+    def cursor_shown(self) -> bool:
+        shown = subprocess.run([*self.base, "display-message", "-p", "#{cursor_flag}"],
+                               check=True, capture_output=True, text=True).stdout
+        return shown.strip() == "1"
 
     def screen(self) -> list[str]:
         """The window's lines, its scrollback included, without the trailing blank ones."""
@@ -77,15 +99,10 @@ def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
                      "KO_GO_PATH": str(slow_go(tmp_path))})
     tmux = Tmux(tmp_path / "tmux.sock",
                 command(copy_module(EXAMPLES / "hello", tmp_path / "tty"), env))
+    seen: list[str] = []
     try:
-        seen: list[str] = []
-        deadline = time.monotonic() + 300
-        screen = tmux.screen()
-        while not any(line.startswith(DONE) for line in screen):
-            assert time.monotonic() < deadline, "\n".join(screen)
-            seen += [line for line in screen if "go builds" in line or line.startswith("  ")]
-            time.sleep(0.05)
-            screen = tmux.screen()
+        screen = tmux.wait_for(seen, DONE)
+        assert tmux.cursor_shown()
     finally:
         tmux.kill()
     # while it ran: the steps counted (2 images for 2 platforms), the builds in flight named
@@ -107,6 +124,27 @@ def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
     final = [line for line in screen[:-1] if line.strip()]
     assert not [line for line in final if "go builds" in line or "  building" in line], final
     assert Counter(final) == Counter(piped.stderr.splitlines() + piped.stdout.splitlines())
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_takes_the_view_away_and_gives_the_cursor_back(
+        tmp_path: Path, registry: Registry) -> None:
+    env = build_env({"KO_DOCKER_REPO": f"{registry.host}/stopped", "TERM": "xterm",
+                     "KO_GO_PATH": str(slow_go(tmp_path, 60))})
+    tmux = Tmux(tmp_path / "tmux.sock",
+                command(copy_module(EXAMPLES / "hello", tmp_path / "tty"), env))
+    seen: list[str] = []
+    try:
+        tmux.wait_for(seen, "  building ")
+        assert not tmux.cursor_shown()  # rich hides it while the view is up
+        tmux.keys("C-c")
+        screen = tmux.wait_for(seen, DONE)
+        assert tmux.cursor_shown()
+    finally:
+        tmux.kill()
+    final = [line for line in screen if line.strip()]
+    assert final[-2:] == ["kotasks: interrupted; finished steps were recorded", f"{DONE}130"]
+    assert not [line for line in final if "go builds" in line or "  building" in line], final
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from typing import Any
 from doit.cmd_base import TaskLoader2
 from doit.doit_cmd import DoitMain
 
+from kotasks import progress
 from kotasks.tasks.factory import plan_tasks
 from kotasks.tasks.plan import Plan
 from kotasks.tasks.state import EXIT_INTERRUPTED, INTERRUPTED, doit_config
@@ -54,6 +55,7 @@ def run_tasks(plan: Plan, selected: Sequence[str], state_dir: str, jobs: int,
         try:
             code = int(main.run(argv))
         except KeyboardInterrupt:
+            progress.stop()
             print(INTERRUPTED, file=sys.stderr)
             return EXIT_INTERRUPTED
         if not config["reporter"].corrupt_blobs or attempt:

@@ -66,6 +66,7 @@ def install_sigterm_handler() -> None:
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        progress.stop()  # the view goes before the last words
         if issubclass(kind, KeyboardInterrupt):
             sys.stderr.write(INTERRUPTED + "\n")
         else:
