@@ -8,6 +8,7 @@ task writes the file once, atomically, naming each artifact ``<name>:<tag>`` per
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from kotasks.baseimage import BaseRecord
@@ -18,6 +19,8 @@ from kotasks.oci.ociarchive import oci_archive
 from kotasks.publish.local import local_parts
 from kotasks.publish.tarball import archive_reference
 from kotasks.publish.target import PublishTarget
+
+log = logging.getLogger("kotasks")
 
 
 def publish_oci_archive(target: PublishTarget, store: Layout, root: Descriptor,
@@ -30,6 +33,8 @@ def publish_oci_archive(target: PublishTarget, store: Layout, root: Descriptor,
 def write_oci_archive(store: Layout, path: str,
                       artifacts: Sequence[tuple[Descriptor, Sequence[str]]]) -> None:
     """Write the artifacts (each with its ``name:tag`` names) into ``path`` atomically."""
+    log.info("Saving %s", path)
     with atomic_writer(path) as out:
         for chunk in oci_archive(store, artifacts):
             out.write(chunk)
+    log.info("Saved %s", path)

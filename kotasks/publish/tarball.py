@@ -8,6 +8,7 @@ atomically, by the ``tarball`` task after every image is done, with ``RepoTags``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from kotasks.baseimage import BaseRecord
@@ -21,6 +22,8 @@ from kotasks.oci.mediatypes import INDEXES
 from kotasks.publish.local import local_parts
 from kotasks.publish.registry import registry_reference
 from kotasks.publish.target import PublishTarget
+
+log = logging.getLogger("kotasks")
 
 
 def archive_reference(target: PublishTarget, import_path: str, digest: str) -> str:
@@ -46,6 +49,8 @@ def write_tarball(store: Layout, path: str,
     """Write the images (each with its ``name:tag`` references) into ``path`` atomically."""
     archive = [ArchiveImage(image_parts(store.read, root)[0], tuple(names))
                for root, names in images]
+    log.info("Saving %s", path)
     with atomic_writer(path) as out:
         for chunk in docker_archive(store, archive):
             out.write(chunk)
+    log.info("Saved %s", path)
