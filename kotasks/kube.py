@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kotasks import progress
 from kotasks.errors import KotasksError, UserError
 
 _FAILED: list[int] = []
@@ -97,7 +98,8 @@ def run_kubectl(kubectl: str, verb: str, args: Sequence[str], what: str,
     KubectlError carrying its exit status if it fails."""
     stdin = open(stdin_path, "rb") if stdin_path else None  # noqa: SIM115 - closed below
     try:
-        code = subprocess.run([kubectl, verb, *args], stdin=stdin, check=False).returncode
+        with progress.suspended():  # its output goes straight to the terminal
+            code = subprocess.run([kubectl, verb, *args], stdin=stdin, check=False).returncode
     finally:
         if stdin:
             stdin.close()

@@ -35,6 +35,8 @@ _lock = threading.Lock()
 _enabled = False
 _live: Any = None
 _keys = itertools.count()
+#: how many steps are writing to the terminal themselves (kubectl): no view meanwhile
+_suspended = 0
 
 
 def wanted(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -105,7 +107,7 @@ def _show() -> None:
     """Start the view if it is wanted and not shown yet."""
     global _live
     with _lock:
-        if not _enabled or _live is not None:
+        if not _enabled or _live is not None or _suspended:
             return
         from rich.console import Console
         from rich.live import Live
@@ -185,6 +187,23 @@ def transfer(total: int) -> Transfer:
         _state.sending += 1
         _state.to_send += total
     return Transfer(shown=True)
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """No view meanwhile (a program writes to the terminal itself: kubectl); it comes back
+    with the next step, counts kept."""
+    global _live, _suspended
+    with _lock:
+        live, _live = _live, None
+        _suspended += 1
+    if live is not None:
+        live.stop()
+    try:
+        yield
+    finally:
+        with _lock:
+            _suspended -= 1
 
 
 def emit(text: str) -> None:

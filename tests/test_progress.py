@@ -19,7 +19,8 @@ import pytest
 
 from kotasks import progress
 from tests.support.faultproxy import Fault, FaultProxy, start_fault_proxy
-from tests.support.project import EXAMPLES, build_env, copy_module
+from tests.support.kubeapi import KubeAPI
+from tests.support.project import EXAMPLES, FIXTURES, build_env, copy_module
 from tests.support.registry import Registry
 
 BUILD = ["build", "./cmd/app", "./cmd/worker", "--platform=linux/amd64,linux/arm64"]
@@ -45,10 +46,10 @@ def slow_go(directory: Path, seconds: int = 1) -> Path:
     return script
 
 
-def command(module: Path, env: dict[str, str], *extra: str) -> str:
-    """A shell command line running kotasks' build in ``module`` with ``env``."""
+def command(module: Path, env: dict[str, str], *extra: str, args: list[str] = BUILD) -> str:
+    """A shell command line running kotasks' build (or ``args``) in ``module`` with ``env``."""
     assigned = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    argv = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "kotasks", *BUILD, *extra])
+    argv = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "kotasks", *args, *extra])
     return f"cd {shlex.quote(str(module))} && env -i {assigned} {argv}"
 
 
@@ -124,6 +125,30 @@ def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
     final = [line for line in screen[:-1] if line.strip()]
     assert not [line for line in final if "go builds" in line or "  building" in line], final
     assert Counter(final) == Counter(piped.stderr.splitlines() + piped.stdout.splitlines())
+
+
+@pytest.mark.slow
+def test_kubectl_writes_its_lines_whole_with_the_view_away(
+        tmp_path: Path, registry: Registry, kube_api: KubeAPI) -> None:
+    env = build_env({**kube_api.env, "KO_DOCKER_REPO": f"{registry.host}/applied",
+                     "TERM": "xterm", "KO_GO_PATH": str(slow_go(tmp_path))})
+    tty, piped = (copy_module(FIXTURES / "local", tmp_path / name) for name in ("tty", "pipe"))
+    apply = ["apply", "-f", "config/", "--", "-n"]
+    tmux = Tmux(tmp_path / "tmux.sock",
+                command(tty, env, args=[*apply, kube_api.new_namespace("tty")]))
+    seen: list[str] = []
+    try:
+        screen = tmux.wait_for(seen, DONE)
+    finally:
+        tmux.kill()
+    assert any(line.startswith("  building ") for line in seen)
+    plain = subprocess.run(["sh", "-c", command(piped, env, args=[
+        *apply, kube_api.new_namespace("pipe")])], capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    assert "deployment.apps/show created" in plain.stdout.splitlines()
+    assert screen[-1] == f"{DONE}0"
+    final = [line for line in screen[:-1] if line.strip()]
+    assert Counter(final) == Counter(plain.stderr.splitlines() + plain.stdout.splitlines())
 
 
 @pytest.mark.slow
