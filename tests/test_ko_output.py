@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockerd import Dockerd
 from tests.support.images import push_base, write_base_layout
 from tests.support.kolog import ko_binary, log_lines
 from tests.support.project import EXAMPLES, build_env, copy_module, run_kotasks
@@ -105,3 +106,23 @@ def test_the_lines_are_kos_for_a_cold_build_an_edit_and_a_no_op(tmp_path: Path,
     ko_idle, ours_idle = (_lines(tools[t], registry, tmp_path) for t in ("ko", "kotasks"))
     assert Counter(ko_idle) == Counter(ko_cold)
     assert ours_idle == ["kotasks: nothing to do (2 images up to date)"]
+
+
+@pytest.mark.parametrize("flags", [["--local", "-t", "latest,v1"], ["-t", "a,b"],
+                                   ["--push=false", "--tarball", "images.tar"],
+                                   ["--push=false", "--sbom-dir", "sboms"]],
+                         ids=["daemon", "two-tags", "tarball", "sbom-dir"])
+def test_the_lines_are_kos_for_each_publisher(tmp_path: Path, registry: Registry,
+                                              dockerd: Dockerd, flags: list[str]) -> None:
+    base = push_base(write_base_layout(tmp_path / "base"), registry.host, "ko-lines-one")
+    lines = {}
+    for tool, argv in (("ko", [ko_binary()]), ("kotasks", [sys.executable, "-m", "kotasks"])):
+        module = copy_module(EXAMPLES / "hello", tmp_path / tool)
+        (module / ".ko.yaml").write_text(f"defaultBaseImage: {base}\n")
+        env = build_env({"KO_DOCKER_REPO": f"{registry.host}/each",
+                         "KOCACHE": str(tmp_path / "kocache"), **dockerd.env})
+        proc = subprocess.run([*argv, "build", "./cmd/app", *flags], cwd=module, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lines[tool] = log_lines(proc.stderr)
+    assert Counter(lines["kotasks"]) == Counter(lines["ko"]), lines

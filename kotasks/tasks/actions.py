@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from kotasks.errors import KotasksError
 from kotasks.tasks.reporter import KotasksFailure
+
+log = logging.getLogger("kotasks")
 
 if TYPE_CHECKING:
     from kotasks.baselock import LockedBase
@@ -261,6 +264,7 @@ def _sbom_record(store: Any, fmt: str, file: str, document: bytes, subject: str
 
     digest = store.put(document)
     if file:
+        log.info("Writing SBOM to %s", file)
         write_atomic(file, document)
     media_type = CYCLONEDX_MEDIA_TYPE if fmt == "cyclonedx" else SPDX_MEDIA_TYPE
     return {"digest": digest, "size": len(document), "media_type": media_type,

@@ -17,7 +17,7 @@ import pytest
 
 KO_VERSION = "v0.19.1"
 _TIMESTAMP = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ")
-_DIGEST = re.compile(r"sha256([:-])[0-9a-f]{64}")
+_DIGEST = re.compile(r"(sha256[:-]|:)[0-9a-f]{64}")
 _TRANSFER = re.compile(r"^(pushed blob|existing blob|mounted blob|existing manifest): |"
                        r": digest: sha256:\S+ size: \d+$")
 
@@ -32,10 +32,11 @@ def ko_binary() -> str:
 
 
 def log_lines(stderr: str) -> list[str]:
-    """stderr's log lines without timestamps, digests masked, ggcr's transfer lines out."""
+    """stderr's log lines without timestamps, digests (and the daemon's digest tags)
+    masked, ggcr's transfer lines out."""
     lines = []
     for line in stderr.splitlines():
-        line = _DIGEST.sub(r"sha256\1<digest>", _TIMESTAMP.sub("", line))
+        line = _DIGEST.sub(r"\1<digest>", _TIMESTAMP.sub("", line))
         if line and not _TRANSFER.search(line):
             lines.append(line)
     return lines
