@@ -114,13 +114,13 @@ def _show() -> None:
 
         _live = live = Live(_View(), console=Console(file=sys.stderr), transient=True,
                             refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
-    atexit.register(stop)  # however the process ends, the view goes and the cursor is back
     live.start()  # outside the lock: rich's refresh takes it to read the counts
 
 
 def expect(counts: Mapping[str, int]) -> None:
-    """The run's steps of each kind (:data:`STEPS`), as planned."""
+    """A run begins: its steps of each kind (:data:`STEPS`), as planned."""
     with _lock:
+        _state.started = time.monotonic()
         _state.total.update({k: v for k, v in counts.items() if k in _state.total})
 
 
@@ -226,6 +226,10 @@ def stop() -> None:
         live, _live, _state = _live, None, _State()
     if live is not None:
         live.stop()
+
+
+# however the process ends, the view goes and the cursor is back
+atexit.register(stop)
 
 
 def set_from_environment() -> None:
