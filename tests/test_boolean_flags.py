@@ -16,7 +16,7 @@ BUILD_FLAGS = ["--tag-only", "--push", "-L", "--local", "--insecure-registry", "
                "--preserve-import-paths", "-B", "--base-import-paths", "--bare",
                "--disable-optimizations", "--debug"]
 #: kotasks' own boolean flags follow the same rule
-OWN_FLAGS = ["--no-cache", "--offline"]
+OWN_FLAGS = ["--no-cache", "--offline", "--no-progress"]
 APP = "example.com/hello/cmd/app"
 
 
