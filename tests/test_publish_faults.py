@@ -113,6 +113,29 @@ def test_a_broken_repository_does_not_stop_the_others(apps: Path, proxy: FaultPr
     assert uploads and all("/app3-" in line for line in uploads)
 
 
+def test_the_registrys_own_digest_race_is_tried_again_and_a_real_one_is_not(
+        apps: Path, proxy: FaultProxy) -> None:
+    # the CNCF registry's answer to a manifest PUT while another push rewrites a blob link
+    proxy.faults.append(Fault(r"^PUT /v2/race/app[0-4]-[0-9a-f]+/manifests/sha256:",
+                              status=400, code="DIGEST_INVALID", times=5))
+    raced = build_all(apps, f"{proxy.host}/race").ok()
+    assert len(raced.refs) == APPS
+    assert len([line for line in raced.stderr.splitlines()
+                if line.startswith("kotasks: retrying push manifest sha256:")]) == 5
+    # a DIGEST_INVALID that does not go away is a failure, within the retry limits
+    proxy.faults.append(Fault(r"^PUT /v2/never/app3-[0-9a-f]+/manifests/sha256:",
+                              status=400, code="DIGEST_INVALID", times=-1))
+    never = build_all(apps, f"{proxy.host}/never", KOTASKS_RETRY_ATTEMPTS="3",
+                      KOTASKS_RETRY_SECONDS="2")
+    assert never.returncode == 1 and len(never.refs) == APPS - 1
+    assert "HTTP 400: DIGEST_INVALID" in never.stderr.rstrip().splitlines()[-1]
+    # any other refusal of a manifest is final at once
+    proxy.faults.append(Fault(r"^PUT /v2/final/app3-[0-9a-f]+/manifests/sha256:",
+                              status=400, code="MANIFEST_INVALID", times=-1))
+    final = build_all(apps, f"{proxy.host}/final")
+    assert final.returncode == 1 and "kotasks: retrying push manifest" not in final.stderr
+
+
 @pytest.fixture
 def big_app(apps: Path) -> Path:
     """cmd/app0 with 12 MiB of incompressible kodata: a layer of three 4 MiB chunks."""

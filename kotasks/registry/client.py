@@ -361,12 +361,30 @@ class RegistryClient:
         return ManifestInfo(digest, media_type, int(resp.headers.get("Content-Length", 0)))
 
     def put_manifest(self, repository: str, ref: str, data: bytes, media_type: str) -> None:
-        """Upload a manifest or index under a tag or digest."""
-        resp = self.send("PUT", f"/v2/{repository}/manifests/{ref}", repository,
-                          self.push_scopes(repository), "push manifest to",
-                          headers={"Content-Type": media_type}, body=data)
-        if resp.status_code not in (200, 201, 202):
-            raise self.error(resp, repository, f"push manifest {ref} to")
+        """Upload a manifest or index under a tag or digest.
+
+        A ``DIGEST_INVALID`` answer for bytes that do match their digest is the registry's
+        own race, not ours: the CNCF registry's file storage rewrites a blob's link in the
+        repository in place when another push commits the same blob, and a manifest check
+        that reads the link meanwhile finds no digest in it. That answer is tried again
+        (within the retry limits); any other refusal is final."""
+        retries = None
+        while True:
+            resp = self.send("PUT", f"/v2/{repository}/manifests/{ref}", repository,
+                              self.push_scopes(repository), "push manifest to",
+                              headers={"Content-Type": media_type}, body=data)
+            if resp.status_code in (200, 201, 202):
+                return
+            error = self.error(resp, repository, f"push manifest {ref} to")
+            ours_right = not ref.startswith("sha256:") or sha256_digest(data) == ref
+            if error.code != "DIGEST_INVALID" or not ours_right:
+                raise error
+            if retries is None:
+                retries = self._policy.start(f"push manifest {ref} to {self.registry}/"
+                                             f"{repository}", self.answers, repository)
+            if not retries.wait("DIGEST_INVALID for a manifest whose digest is right (a "
+                                "concurrent push of the same blobs)"):
+                raise error
 
     # -- blobs ------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ Deterministic: faults are counted, never random.
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import socket
 import struct
@@ -36,6 +37,7 @@ class Fault:
 
     pattern: str
     status: int = 0
+    code: str = "UNAVAILABLE"  # the error code in the answer's body, with ``status``
     retry_after: str = ""
     reset_after: int = -1  # reset the connection after reading this many body bytes
     reset_at: float = -1.0  # … or after reading this fraction of the body (0.5: halfway)
@@ -149,7 +151,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.status:
                 proxy.count_body(line, len(self.rfile.read(length)))
                 proxy.record(line, str(fault.status))
-                body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
+                body = json.dumps({"errors": [{"code": fault.code,
+                                               "message": "injected"}]}).encode()
                 self.send_response(fault.status)
                 if fault.retry_after:
                     self.send_header("Retry-After", fault.retry_after)
