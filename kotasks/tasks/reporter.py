@@ -5,7 +5,8 @@ Executed tasks are listed as ``. <task>`` lines on stderr (for the ``kotasks`` v
 are silent unless ``KOTASKS_VERBOSE`` is set. A kotasks error is one ``kotasks: error: …``
 line, followed once by its details (a compiler's output). At the end, each published reference
 is printed on stdout, whether its task ran now or was already up to date, in the order the
-tasks were asked for.
+tasks were asked for. The live view on a terminal (:mod:`kotasks.progress`) learns from here
+how many builds, layers, images and publishing steps the run has, and each one that ends.
 """
 
 from __future__ import annotations
