@@ -123,16 +123,16 @@ def test_the_registrys_own_digest_race_is_tried_again_and_a_real_one_is_not(
     assert len([line for line in raced.stderr.splitlines()
                 if line.startswith("kotasks: retrying push manifest sha256:")]) == 5
     # a DIGEST_INVALID that does not go away is a failure, within the retry limits
-    proxy.faults.append(Fault(r"^PUT /v2/never/app3-[0-9a-f]+/manifests/sha256:",
+    proxy.faults.append(Fault(r"^PUT /v2/race-on/app3-[0-9a-f]+/manifests/sha256:",
                               status=400, code="DIGEST_INVALID", times=-1))
-    never = build_all(apps, f"{proxy.host}/never", KOTASKS_RETRY_ATTEMPTS="3",
+    never = build_all(apps, f"{proxy.host}/race-on", KOTASKS_RETRY_ATTEMPTS="3",
                       KOTASKS_RETRY_SECONDS="2")
     assert never.returncode == 1 and len(never.refs) == APPS - 1
     assert "HTTP 400: DIGEST_INVALID" in never.stderr.rstrip().splitlines()[-1]
     # any other refusal of a manifest is final at once
-    proxy.faults.append(Fault(r"^PUT /v2/final/app3-[0-9a-f]+/manifests/sha256:",
+    proxy.faults.append(Fault(r"^PUT /v2/race-final/app3-[0-9a-f]+/manifests/sha256:",
                               status=400, code="MANIFEST_INVALID", times=-1))
-    final = build_all(apps, f"{proxy.host}/final")
+    final = build_all(apps, f"{proxy.host}/race-final")
     assert final.returncode == 1 and "kotasks: retrying push manifest" not in final.stderr
 
 
