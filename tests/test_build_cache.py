@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -143,6 +144,23 @@ def test_second_machine_compiles_nothing_and_uploads_no_blob(
                                    ).read_bytes()
     assert subprocess.run([str(binary)], capture_output=True, text=True).stdout.split() == [
         "APP0!", "hi", "from", "greet", "v1.0.0", "embedded", "v1", "plain"]
+
+
+def test_a_layer_goes_up_once_for_the_image_and_its_cache_artifact(
+        origin: tuple[Path, dict[str, str]], registry: Registry, tmp_path: Path) -> None:
+    machine = Machine(origin[0], tmp_path / "m", origin[1], registry,
+                      cache=f"{registry.host}/once-cache")
+    machine.env["KO_DOCKER_REPO"] = f"{registry.host}/once"
+    mark = registry.mark()
+    machine.build("./cmd/app0", "./cmd/app1").ok()
+    assert [r["stored"] for r in machine.cache_records()] == ["stored", "stored"]
+    lines = registry.requests_since(mark)
+    sent = [re.search(r"[?&]digest=([^& ]+)", line).group(1)  # type: ignore[union-attr]
+            for line in lines if line.split('"')[1].startswith("PUT ") and "/blobs/" in line]
+    assert sent and len(sent) == len(set(sent)), sent  # no blob sent twice
+    # each binary layer went to one of the two repositories and was mounted into the other
+    mounts = [line for line in lines if "mount=" in line and " 201 " in line]
+    assert len(mounts) == 2 and all("once" in line for line in mounts), mounts
 
 
 def _edit(root: Path, path: str, old: str, new: str) -> None:

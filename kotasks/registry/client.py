@@ -23,6 +23,7 @@ from kotasks import __version__
 from kotasks.errors import RegistryError
 from kotasks.oci.digest import Readable, sha256_digest
 from kotasks.oci.mediatypes import MANIFEST_ACCEPT
+from kotasks.registry import holders
 from kotasks.registry.auth import Keychain
 from kotasks.registry.credentials import Credentials
 from kotasks.registry.reference import allows_plain_http
@@ -393,6 +394,7 @@ class RegistryClient:
         resp = self.send("HEAD", f"/v2/{repository}/blobs/{digest}", repository,
                           self.push_scopes(repository), "check blob in")
         if resp.status_code == 200:
+            holders.note(self.registry, repository, digest)
             return True
         if resp.status_code == 404:
             return False
@@ -414,10 +416,23 @@ class RegistryClient:
                     location: str | None = None) -> None:
         """Upload a blob streamed from ``open_stream`` (into the session at ``location``, if
         a mount opened one), resuming or starting again after a failure
-        (:mod:`kotasks.registry.upload`)."""
-        retries = self._policy.start(f"upload blob {digest} to {self.registry}/{repository}",
-                                     self.answers, repository)
-        BlobUpload(self, repository, digest, size, open_stream, retries, location).run()
+        (:mod:`kotasks.registry.upload`). A blob this process has seen in another
+        repository of the registry is mounted from there instead
+        (:mod:`kotasks.registry.holders`)."""
+        with holders.uploading(self.registry, repository, digest) as holder:
+            if holder == repository:
+                return
+            if holder and location is None:
+                try:
+                    location = self.mount_blob(repository, digest, holder)
+                except RegistryError:  # not allowed, or not there: send the bytes
+                    location = None
+                else:
+                    if location is None:
+                        return
+            retries = self._policy.start(f"upload blob {digest} to {self.registry}/"
+                                         f"{repository}", self.answers, repository)
+            BlobUpload(self, repository, digest, size, open_stream, retries, location).run()
 
     def open_blob(self, repository: str, digest: str) -> requests.Response:
         """Start streaming a blob; the caller reads ``resp.raw`` and closes the response."""
