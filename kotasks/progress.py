@@ -32,6 +32,9 @@ _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _RATE_WINDOW = 3.0
 
 _lock = threading.Lock()
+#: one writer to the terminal at a time: a line printed while rich's Live starts or stops
+#: lands where the view's erasing then takes it (never taken while holding ``_lock``)
+_output = threading.RLock()
 _enabled = False
 _live: Any = None
 _keys = itertools.count()
@@ -106,15 +109,17 @@ class _View:
 def _show() -> None:
     """Start the view if it is wanted and not shown yet."""
     global _live
-    with _lock:
-        if not _enabled or _live is not None or _suspended:
-            return
-        from rich.console import Console
-        from rich.live import Live
+    with _output:
+        with _lock:
+            if not _enabled or _live is not None or _suspended:
+                return
+            from rich.console import Console
+            from rich.live import Live
 
-        _live = live = Live(_View(), console=Console(file=sys.stderr), transient=True,
-                            refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
-    live.start()  # outside the lock: rich's refresh takes it to read the counts
+            _live = live = Live(_View(), console=Console(file=sys.stderr), transient=True,
+                                refresh_per_second=8, redirect_stdout=False,
+                                redirect_stderr=False)
+        live.start()  # outside ``_lock``: rich's refresh takes it to read the counts
 
 
 def expect(counts: Mapping[str, int]) -> None:
@@ -194,11 +199,12 @@ def suspended() -> Iterator[None]:
     """No view meanwhile (a program writes to the terminal itself: kubectl); it comes back
     with the next step, counts kept."""
     global _live, _suspended
-    with _lock:
-        live, _live = _live, None
-        _suspended += 1
-    if live is not None:
-        live.stop()
+    with _output:
+        with _lock:
+            live, _live = _live, None
+            _suspended += 1
+        if live is not None:
+            live.stop()
     try:
         yield
     finally:
@@ -208,24 +214,26 @@ def suspended() -> Iterator[None]:
 
 def emit(text: str) -> None:
     """Write ``text`` to stderr (above the view while it is shown)."""
-    with _lock:
-        live = _live
-    if live is not None:
-        live.console.print(text.rstrip("\n"), markup=False, highlight=False, emoji=False,
-                           soft_wrap=True)
-    else:
-        sys.stderr.write(text)
-        sys.stderr.flush()
+    with _output:
+        with _lock:
+            live = _live
+        if live is not None:
+            live.console.print(text.rstrip("\n"), markup=False, highlight=False,
+                               emoji=False, soft_wrap=True)
+        else:
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
 
 def stop() -> None:
     """End the view (it disappears) and start counting afresh; later lines go straight to
     stderr."""
     global _live, _state
-    with _lock:
-        live, _live, _state = _live, None, _State()
-    if live is not None:
-        live.stop()
+    with _output:
+        with _lock:
+            live, _live, _state = _live, None, _State()
+        if live is not None:
+            live.stop()
 
 
 # however the process ends, the view goes and the cursor is back
