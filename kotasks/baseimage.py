@@ -102,7 +102,7 @@ def resolve_base(store: Layout, reference: str, insecure: bool = False) -> BaseR
 def announce_base(record: BaseRecord, import_path: str) -> None:
     """ko's ``Using base <ref>@<digest> for <import path>`` line (the digest not repeated
     for a digest reference; no line for ``scratch``, which is not fetched)."""
-    ref = None if record.is_scratch else parse_base(record.reference, "base image")
+    ref = parse_base(record.reference, "base image")
     if ref is not None:
         shown = str(ref) if ref.digest else f"{ref}@{record.digest}"
         log.info("Using base %s for %s", shown, import_path)

@@ -1,12 +1,13 @@
 """One live view of a run on a terminal, through ``rich``; plain log lines everywhere else.
 
-The view (stderr, only after :func:`enable`: the ``kotasks`` command and ``tasks()`` turn it
-on when :func:`wanted` says so) counts the steps of the run — go builds done of all, with the
-package and platform of each build in flight; layers; images; images published — and the
-bytes sent to a registry or daemon, with their rate. It appears with the first step that
-runs (a run with nothing to do never shows it) and vanishes when the run ends, so what stays
-on the screen are the log lines, which :func:`emit` prints above it meanwhile. Off a
-terminal nothing changes: the log lines, and no control characters. stdout is never touched.
+The view (stderr, only after :func:`set_from_environment`, which the ``kotasks`` command and
+``tasks()`` call, found it :func:`wanted`) counts the steps of the run — go builds done of
+all, with the package and platform of each build in flight; layers; images; images
+published — and the bytes sent to a registry or daemon, with their rate. It appears with the
+first step that runs (a run with nothing to do never shows it) and vanishes when the run
+ends, so what stays on the screen are the log lines, which :func:`emit` prints above it
+meanwhile. Off a terminal nothing changes: the log lines, and no control characters. stdout
+is never touched.
 """
 
 from __future__ import annotations
@@ -48,12 +49,6 @@ def wanted(stream: TextIO, environ: Mapping[str, str]) -> bool:
     ci = environ.get("CI", "").strip().lower() not in ("", "0", "false")
     return (stream.isatty() and not ci and not environ.get("KOTASKS_NO_PROGRESS")
             and not environ.get("KOTASKS_QUIET"))
-
-
-def enable(on: bool = True) -> None:
-    """Show the live view from now on (call only when stderr is a terminal)."""
-    global _enabled
-    _enabled = on
 
 
 @dataclass
@@ -109,13 +104,15 @@ class _View:
 def _show() -> None:
     """Start the view if it is wanted and not shown yet."""
     global _live
+    if not _enabled:
+        return
+    from rich.console import Console
+    from rich.live import Live
+
     with _output:
         with _lock:
-            if not _enabled or _live is not None or _suspended:
+            if _live is not None or _suspended:
                 return
-            from rich.console import Console
-            from rich.live import Live
-
             _live = live = Live(_View(), console=Console(file=sys.stderr), transient=True,
                                 refresh_per_second=8, redirect_stdout=False,
                                 redirect_stderr=False)
@@ -130,9 +127,8 @@ def expect(counts: Mapping[str, int]) -> None:
 
 
 def step_started() -> None:
-    """A step that does work began: show the view."""
-    if _enabled:
-        _show()
+    """A step that does work began: show the view (if wanted)."""
+    _show()
 
 
 def step_done(kind: str) -> None:
@@ -241,5 +237,6 @@ atexit.register(stop)
 
 
 def set_from_environment() -> None:
-    """:func:`enable` the view as :func:`wanted` says for stderr and the environment."""
-    enable(wanted(sys.stderr, os.environ))
+    """Show the view from now on if :func:`wanted` says so for stderr and the environment."""
+    global _enabled
+    _enabled = wanted(sys.stderr, os.environ)

@@ -39,28 +39,39 @@ GIT_WARNING = "current folder is not a git repository. Git info will not be avai
 PLATFORMS = "linux/amd64,linux/arm64"
 
 
-def _two_tools(tmp_path: Path, registry: Registry) -> dict[str, tuple[Path, list[str]]]:
-    """The hello module twice (for ko and for kotasks) on one two-platform base; each
-    with the command that builds its two images for two platforms."""
-    base = push_base(write_base_layout(tmp_path / "base", platforms=[
-        {"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64"}]),
-        registry.host, "ko-lines-base")
+def _hello_per_tool(tmp_path: Path, base: str, *args: str) -> dict[str, tuple[Path, list[str]]]:
+    """The hello module on ``base`` twice, for ko and for kotasks, each with its command
+    (``<tool> ARGS``)."""
     tools = {}
     for tool, argv in (("ko", [ko_binary()]), ("kotasks", [sys.executable, "-m", "kotasks"])):
         module = copy_module(EXAMPLES / "hello", tmp_path / tool)
         (module / ".ko.yaml").write_text(f"defaultBaseImage: {base}\n")
-        tools[tool] = module, [*argv, "build", "./cmd/app", "./cmd/worker",
-                               f"--platform={PLATFORMS}"]
+        tools[tool] = module, [*argv, *args]
     return tools
 
 
-def _lines(tool: tuple[Path, list[str]], registry: Registry, tmp_path: Path) -> list[str]:
+def _run(tool: tuple[Path, list[str]], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a tool's command in its module (a failure fails the test)."""
     module, argv = tool
-    env = build_env({"KO_DOCKER_REPO": f"{registry.host}/lines",
-                     "KOCACHE": str(tmp_path / "kocache")})
-    proc = subprocess.run(argv, cwd=module, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(argv, cwd=module, env=build_env(env), capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _two_tools(tmp_path: Path, registry: Registry) -> dict[str, tuple[Path, list[str]]]:
+    """The hello module for each tool on one two-platform base, building its two images
+    for two platforms."""
+    base = push_base(write_base_layout(tmp_path / "base", platforms=[
+        {"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64"}]),
+        registry.host, "ko-lines-base")
+    return _hello_per_tool(tmp_path, base, "build", "./cmd/app", "./cmd/worker",
+                           f"--platform={PLATFORMS}")
+
+
+def _lines(tool: tuple[Path, list[str]], registry: Registry, tmp_path: Path) -> list[str]:
+    proc = _run(tool, {"KO_DOCKER_REPO": f"{registry.host}/lines",
+                       "KOCACHE": str(tmp_path / "kocache")})
     assert len(proc.stdout.splitlines()) == 2 and "@sha256:" in proc.stdout  # refs only
     return log_lines(proc.stderr)
 
@@ -115,14 +126,8 @@ def test_the_lines_are_kos_for_a_cold_build_an_edit_and_a_no_op(tmp_path: Path,
 def test_the_lines_are_kos_for_each_publisher(tmp_path: Path, registry: Registry,
                                               dockerd: Dockerd, flags: list[str]) -> None:
     base = push_base(write_base_layout(tmp_path / "base"), registry.host, "ko-lines-one")
-    lines = {}
-    for tool, argv in (("ko", [ko_binary()]), ("kotasks", [sys.executable, "-m", "kotasks"])):
-        module = copy_module(EXAMPLES / "hello", tmp_path / tool)
-        (module / ".ko.yaml").write_text(f"defaultBaseImage: {base}\n")
-        env = build_env({"KO_DOCKER_REPO": f"{registry.host}/each",
-                         "KOCACHE": str(tmp_path / "kocache"), **dockerd.env})
-        proc = subprocess.run([*argv, "build", "./cmd/app", *flags], cwd=module, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        lines[tool] = log_lines(proc.stderr)
+    env = {"KO_DOCKER_REPO": f"{registry.host}/each", "KOCACHE": str(tmp_path / "kocache"),
+           **dockerd.env}
+    lines = {tool: log_lines(_run(command, env).stderr) for tool, command in
+             _hello_per_tool(tmp_path, base, "build", "./cmd/app", *flags).items()}
     assert Counter(lines["kotasks"]) == Counter(lines["ko"]), lines

@@ -62,8 +62,7 @@ def publish_registry(target: PublishTarget, store: Layout, root: Descriptor,
     from kotasks.publish.registry import push, registry_reference
 
     name = target.registry_name(import_path)
-    push(store, root, name, target.tags, base, target.insecure, target.jobs,
-         (lambda: attach(name)) if attach is not None else None)
+    push(store, root, name, target.tags, base, target.insecure, target.jobs, attach)
     return {"ref": registry_reference(name, target.tags, root.digest, target.tag_only),
             "repository": str(parse_repository(name, "image name"))}
 

@@ -65,9 +65,9 @@ def _ensure_blob(client: RegistryClient, repository: str, blob: Descriptor, stor
 
 def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
          base: BaseRecord | None, insecure: bool = False, jobs: int = 4,
-         attach: Callable[[], None] | None = None) -> None:
+         attach: Callable[[str], None] | None = None) -> None:
     """Push the artifact ``root`` (image or index) from ``store`` to ``name`` under ``tags``,
-    and with ``attach`` what goes beside it (its SBOMs), with ko's lines: ``Publishing``
+    and with ``attach(name)`` what goes beside it (its SBOMs), with ko's lines: ``Publishing``
     the first tag, ``Tagging`` each further one, ``Published`` the digest at the end."""
     repo = parse_repository(name, "image name")
     log.info("Publishing %s:%s", name, tags[0])
@@ -98,5 +98,5 @@ def push(store: Layout, root: Descriptor, name: str, tags: Sequence[str],
             log.info("Tagging %s:%s", name, tag)
         client.put_manifest(repo.path, tag, data, root.media_type)
     if attach is not None:
-        attach()
+        attach(name)
     log.info("Published %s@%s", name, root.digest)

@@ -165,7 +165,7 @@ _CURRENT: list[Batches] = []
 _CURRENT_LOCK = threading.Lock()
 
 
-def _reachable(tasks: Mapping[str, Any], selected: Iterable[str]) -> list[str]:
+def reachable(tasks: Mapping[str, Any], selected: Iterable[str]) -> list[str]:
     """The names of the selected tasks and everything they depend on, in doit's order."""
     seen: dict[str, None] = {}
     stack = list(selected)[::-1]
@@ -200,7 +200,7 @@ def open_batches(tasks: Mapping[str, Any], selected: Iterable[str], dep_manager:
     """Plan the run's batches: the ``gobuild:`` tasks of ``selected`` that doit will run
     (all of them when ``always``), grouped; they stay current until :func:`close_batches`."""
     stale: list[tuple[str, GoBuildStep]] = []
-    for name in _reachable(tasks, selected):
+    for name in reachable(tasks, selected):
         task = tasks[name]
         step = (task.meta or {}).get(META_KEY)
         if step is None or dep_manager.status_is_ignore(task):

@@ -23,7 +23,7 @@ from doit.reporter import ConsoleReporter
 
 from kotasks import progress
 from kotasks.errors import CorruptBlobError, KotasksError
-from kotasks.tasks.batching import Batches, close_batches, open_batches
+from kotasks.tasks.batching import Batches, close_batches, open_batches, reachable
 from kotasks.tasks.report import build_report, reasons, write_report
 
 PUBLISH = "publish"
@@ -57,15 +57,8 @@ def step_kind(task: Any) -> str:
 
 def planned_steps(tasks: dict[str, Any], selected: list[str]) -> Counter[str]:
     """How many steps of each kind the ``selected`` tasks need (run or up to date)."""
-    seen: set[str] = set()
-    stack = list(selected)
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in tasks:
-            continue
-        seen.add(name)
-        stack.extend([*tasks[name].task_dep, *tasks[name].setup_tasks])
-    return Counter(kind for name in seen if (kind := step_kind(tasks[name])))
+    return Counter(kind for name in reachable(tasks, selected)
+                   if (kind := step_kind(tasks[name])))
 
 
 class KotasksReporter(ConsoleReporter):
