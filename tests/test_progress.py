@@ -36,6 +36,15 @@ def slow_proxy(registry: Registry) -> Iterator[FaultProxy]:
     started.stop()
 
 
+def terminal_env(extra: dict[str, str]) -> dict[str, str]:
+    """:func:`build_env` for a run on a terminal that wants the view: without what turns it
+    off (``CI``, which CI machines set) or changes what rich thinks of the terminal."""
+    env = {k: v for k, v in build_env().items()
+           if k not in ("CI", "TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_COLOR", "NO_COLOR",
+                        "COLUMNS", "LINES")}
+    return {**env, "TERM": "xterm", **extra}
+
+
 def slow_go(directory: Path, seconds: int = 1) -> Path:
     """A ``KO_GO_PATH`` that waits ``seconds`` before each ``go build``, so that builds are
     in flight long enough to be seen."""
@@ -71,7 +80,8 @@ class Tmux:
             screen = self.screen()
             if any(line.startswith(marks) for line in screen):
                 return screen
-            assert time.monotonic() < deadline, "\n".join(screen)
+            ended = any(line.startswith(DONE) for line in screen)
+            assert not ended and time.monotonic() < deadline, "\n".join(screen)
             seen += [line for line in screen if "go builds" in line or line.startswith("  ")]
             time.sleep(0.05)
 
@@ -96,8 +106,8 @@ class Tmux:
 @pytest.mark.slow
 def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
         tmp_path: Path, slow_proxy: FaultProxy) -> None:
-    env = build_env({"KO_DOCKER_REPO": f"{slow_proxy.host}/live", "TERM": "xterm",
-                     "KO_GO_PATH": str(slow_go(tmp_path))})
+    env = terminal_env({"KO_DOCKER_REPO": f"{slow_proxy.host}/live",
+                        "KO_GO_PATH": str(slow_go(tmp_path))})
     tmux = Tmux(tmp_path / "tmux.sock",
                 command(copy_module(EXAMPLES / "hello", tmp_path / "tty"), env))
     seen: list[str] = []
@@ -130,8 +140,8 @@ def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
 @pytest.mark.slow
 def test_kubectl_writes_its_lines_whole_with_the_view_away(
         tmp_path: Path, registry: Registry, kube_api: KubeAPI) -> None:
-    env = build_env({**kube_api.env, "KO_DOCKER_REPO": f"{registry.host}/applied",
-                     "TERM": "xterm", "KO_GO_PATH": str(slow_go(tmp_path))})
+    env = terminal_env({**kube_api.env, "KO_DOCKER_REPO": f"{registry.host}/applied",
+                        "KO_GO_PATH": str(slow_go(tmp_path))})
     tty, piped = (copy_module(FIXTURES / "local", tmp_path / name) for name in ("tty", "pipe"))
     apply = ["apply", "-f", "config/", "--", "-n"]
     tmux = Tmux(tmp_path / "tmux.sock",
@@ -154,8 +164,8 @@ def test_kubectl_writes_its_lines_whole_with_the_view_away(
 @pytest.mark.slow
 def test_an_interrupted_run_takes_the_view_away_and_gives_the_cursor_back(
         tmp_path: Path, registry: Registry) -> None:
-    env = build_env({"KO_DOCKER_REPO": f"{registry.host}/stopped", "TERM": "xterm",
-                     "KO_GO_PATH": str(slow_go(tmp_path, 60))})
+    env = terminal_env({"KO_DOCKER_REPO": f"{registry.host}/stopped",
+                        "KO_GO_PATH": str(slow_go(tmp_path, 60))})
     tmux = Tmux(tmp_path / "tmux.sock",
                 command(copy_module(EXAMPLES / "hello", tmp_path / "tty"), env))
     seen: list[str] = []
@@ -177,7 +187,7 @@ def test_an_interrupted_run_takes_the_view_away_and_gives_the_cursor_back(
                          ids=["CI=true", "KOTASKS_NO_PROGRESS", "--no-progress"])
 def test_no_escape_codes_on_a_terminal_with_ci_or_no_progress(
         tmp_path: Path, registry: Registry, off: dict[str, str]) -> None:
-    env = build_env({"KO_DOCKER_REPO": f"{registry.host}/plain", "TERM": "xterm", **off})
+    env = terminal_env({"KO_DOCKER_REPO": f"{registry.host}/plain", **off})
     module = copy_module(EXAMPLES / "hello", tmp_path / "hello")
     line = command(module, env, *([] if off else ["--no-progress"]))
     # script(1) runs it on a pseudo-terminal and copies all it wrote to stdout
