@@ -116,6 +116,7 @@ def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
         assert tmux.cursor_shown()
     finally:
         tmux.kill()
+    assert screen[-1] == f"{DONE}0", "\n".join(screen)
     # while it ran: the steps counted (2 images for 2 platforms), the builds in flight named
     assert any(line.startswith("  building example.com/hello/cmd/") and " for linux/" in line
                for line in seen), seen
@@ -131,7 +132,6 @@ def test_the_live_view_shows_while_a_build_runs_and_leaves_the_log_lines(
         capture_output=True, text=True, timeout=300)
     assert piped.returncode == 0, piped.stderr
     assert "\x1b" not in piped.stderr and "go builds" not in piped.stderr
-    assert screen[-1] == f"{DONE}0"
     final = [line for line in screen[:-1] if line.strip()]
     assert not [line for line in final if "go builds" in line or "  building" in line], final
     assert Counter(final) == Counter(piped.stderr.splitlines() + piped.stdout.splitlines())
@@ -156,7 +156,7 @@ def test_kubectl_writes_its_lines_whole_with_the_view_away(
         *apply, kube_api.new_namespace("pipe")])], capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0, plain.stderr
     assert "deployment.apps/show created" in plain.stdout.splitlines()
-    assert screen[-1] == f"{DONE}0"
+    assert screen[-1] == f"{DONE}0", "\n".join(screen)
     final = [line for line in screen[:-1] if line.strip()]
     assert Counter(final) == Counter(plain.stderr.splitlines() + plain.stdout.splitlines())
 
@@ -178,7 +178,7 @@ def test_an_interrupted_run_takes_the_view_away_and_gives_the_cursor_back(
     finally:
         tmux.kill()
     final = [line for line in screen if line.strip()]
-    assert final[-2:] == ["kotasks: interrupted; finished steps were recorded", f"{DONE}130"]
+    assert final[-2:] == ["kotasks: interrupted; finished steps were recorded", f"{DONE}130"], final
     assert not [line for line in final if "go builds" in line or "  building" in line], final
 
 

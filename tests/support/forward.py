@@ -1,5 +1,11 @@
 """A TCP port on 127.0.0.1 forwarding every connection to a unix socket (a daemon's API
-reached as ``tcp://``), byte for byte in both directions."""
+reached as ``tcp://``), byte for byte in both directions.
+
+On leaving, the listener is shut down before it is closed and its thread joined: a thread
+left blocked in ``accept()`` on a closed socket keeps the old socket listening, and when a
+signal (a child's exit) restarts that call, the kernel runs it again on the same descriptor
+number, which by then may be another server's listener. It would take that server's
+connections and forward them here."""
 
 from __future__ import annotations
 
@@ -22,30 +28,39 @@ def _pipe(source: socket.socket, dest: socket.socket, counted: list[int] | None 
         pass
 
 
-def _serve(listener: socket.socket, target: Path, stop: threading.Event,
-           sent: list[int] | None) -> None:
-    while not stop.is_set():
+def _connection(client: socket.socket, target: Path, sent: list[int] | None) -> None:
+    """Carry one connection both ways until both sides are done, then close both."""
+    with client, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
         try:
-            client, _ = listener.accept()
+            upstream.connect(str(target))
         except OSError:
             return
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        upstream.connect(str(target))
-        for a, b, counted in ((client, upstream, sent), (upstream, client, None)):
-            threading.Thread(target=_pipe, args=(a, b, counted), daemon=True).start()
+        back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+        back.start()
+        _pipe(client, upstream, sent)
+        back.join()
+
+
+def _serve(listener: socket.socket, target: Path, sent: list[int] | None) -> None:
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:  # shut down
+            return
+        threading.Thread(target=_connection, args=(client, target, sent), daemon=True).start()
 
 
 @contextlib.contextmanager
 def tcp_to_unix(target: Path, sent: list[int] | None = None) -> Iterator[str]:
     """Yield ``tcp://127.0.0.1:<port>`` forwarding to the unix socket ``target`` (counting
     the bytes sent to it into ``sent``)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    stop = threading.Event()
-    threading.Thread(target=_serve, args=(listener, target, stop, sent), daemon=True).start()
-    try:
-        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        listener.close()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        serving = threading.Thread(target=_serve, args=(listener, target, sent), daemon=True)
+        serving.start()
+        try:
+            yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() with EINVAL
+            serving.join()
